@@ -1,0 +1,563 @@
+/*
+ * src/context.c
+ *	  The tenant context: who the current session acts for, and the only
+ *	  ways to change it.
+ *
+ * A session's tenant is, in order:
+ *	 1. the tenant of its session user or of its outer (SET ROLE) user, when
+ *		either is a tenant member role (the two must agree, or there is no
+ *		usable context: fail closed);
+ *	 2. otherwise the context a switcher or a token entered, carried in the
+ *		hidden setting tenant_iso.tenant.
+ *
+ * Using a setting for (2) gives us transaction, savepoint and LOCAL
+ * semantics and propagation to parallel workers for free.  Its check hook
+ * refuses every change that does not come from set_tenant(),
+ * set_tenant_token() or reset_tenant() in this file (flag
+ * allow_context_change), from a parallel worker restoring its leader's
+ * state, or from the boot default.  RESET, SET DEFAULT, ALTER ROLE/DATABASE
+ * SET and DISCARD ALL bypass check hooks, so the utility hook routes them
+ * through ti_context_guard_utility() below.
+ *
+ * The effective tenant is cached per backend and recomputed when the
+ * setting, the session or outer user, or any configuration table changes;
+ * current_tenant() and _enforced_tenant() are therefore cheap enough to be
+ * evaluated per row.
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "common/string.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "port.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "kdf.h"
+#include "tenant_iso.h"
+#include "token.h"
+
+static char *context_guc = NULL;
+static bool allow_context_change = false;
+static bool log_context_changes = false;
+static uint64 context_gen = 1;
+
+/* cache of the effective tenant */
+static struct
+{
+	bool		valid;
+	uint64		ctx_gen;
+	uint64		reg_gen;
+	Oid			session_user;
+	Oid			outer_user;
+	bool		has_tenant;
+	bool		conflict;		/* session and outer user in different tenants */
+	bool		from_member;
+	TiTenantStatus status;
+	char		tenant[NAMEDATALEN];
+}			eff;
+
+static const char *
+role_name_for_log(void)
+{
+	Oid			role = GetOuterUserId();
+
+	if (OidIsValid(role) && IsTransactionState())
+	{
+		char	   *name = GetUserNameFromId(role, true);
+
+		if (name)
+			return name;
+	}
+	return psprintf("oid %u", role);
+}
+
+/* Every refusal is logged with the role and the reason, never a token. */
+static void
+log_refusal(const char *reason)
+{
+	ereport(LOG,
+			(errmsg("tenant_iso: refused tenant context change for role \"%s\": %s",
+					role_name_for_log(), reason),
+			 errhidestmt(true)));
+}
+
+static bool
+check_context(char **newval, void **extra, GucSource source)
+{
+	if (allow_context_change || source == PGC_S_DEFAULT ||
+		IsParallelWorker() || InitializingParallelWorker)
+		return true;
+
+	log_refusal("direct change of tenant_iso.tenant");
+	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+	GUC_check_errmsg("tenant context cannot be set directly");
+	GUC_check_errhint("Use tenant_iso.set_tenant() or tenant_iso.set_tenant_token().");
+	return false;
+}
+
+static void
+assign_context(const char *newval, void *extra)
+{
+	context_gen++;
+}
+
+void
+ti_context_init(void)
+{
+	DefineCustomStringVariable(TI_CONTEXT_GUC,
+							   "Tenant context entered by a switcher or a token (read-only; use set_tenant).",
+							   NULL,
+							   &context_guc,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   check_context, assign_context, NULL);
+
+	DefineCustomBoolVariable("tenant_iso.log_context_changes",
+							 "Log every successful change of tenant context.",
+							 NULL,
+							 &log_context_changes,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+}
+
+static void
+compute_effective(void)
+{
+	Oid			sess = GetSessionUserId();
+	Oid			outer = GetOuterUserId();
+	uint64		rg = ti_registry_generation();
+	const char *ms,
+			   *mo;
+
+	if (eff.valid && eff.ctx_gen == context_gen && eff.reg_gen == rg &&
+		eff.session_user == sess && eff.outer_user == outer)
+		return;
+
+	eff.valid = false;
+	eff.has_tenant = false;
+	eff.conflict = false;
+	eff.from_member = false;
+	eff.status = TI_TENANT_UNKNOWN;
+
+	ms = OidIsValid(sess) ? ti_member_tenant(sess) : NULL;
+	mo = (OidIsValid(outer) && outer != sess) ? ti_member_tenant(outer) : NULL;
+
+	if (ms && mo && strcmp(ms, mo) != 0)
+		eff.conflict = true;
+	else if (ms || mo)
+	{
+		strlcpy(eff.tenant, ms ? ms : mo, NAMEDATALEN);
+		eff.has_tenant = true;
+		eff.from_member = true;
+	}
+	else if (context_guc && context_guc[0] != '\0')
+	{
+		strlcpy(eff.tenant, context_guc, NAMEDATALEN);
+		eff.has_tenant = true;
+	}
+	if (eff.has_tenant)
+		eff.status = ti_tenant_status(eff.tenant);
+
+	/* the lookups above may have reloaded caches: take the generation now */
+	eff.reg_gen = ti_registry_generation();
+	eff.ctx_gen = context_gen;
+	eff.session_user = sess;
+	eff.outer_user = outer;
+	eff.valid = true;
+}
+
+const char *
+ti_effective_tenant(void)
+{
+	compute_effective();
+	return eff.has_tenant ? eff.tenant : NULL;
+}
+
+bool
+ti_in_tenant_context(void)
+{
+	compute_effective();
+	return eff.has_tenant || eff.conflict;
+}
+
+static const char *
+member_tenant_of_session(void)
+{
+	compute_effective();
+	if (eff.conflict)
+		return "";
+	return eff.from_member ? eff.tenant : NULL;
+}
+
+/* Change the hidden setting; the only place that may. */
+static void
+apply_context(const char *value, bool local)
+{
+	allow_context_change = true;
+	PG_TRY();
+	{
+		(void) set_config_option(TI_CONTEXT_GUC, value,
+								 PGC_USERSET, PGC_S_SESSION,
+								 local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
+								 true, 0, false);
+	}
+	PG_FINALLY();
+	{
+		allow_context_change = false;
+	}
+	PG_END_TRY();
+
+	if (log_context_changes)
+		ereport(LOG,
+				(errmsg("tenant_iso: role \"%s\" %s tenant context%s%s",
+						role_name_for_log(),
+						value[0] ? "entered" : "left",
+						value[0] ? " " : "", value),
+				 errhidestmt(true)));
+}
+
+void
+ti_clear_switcher_context(void)
+{
+	if (context_guc && context_guc[0] != '\0')
+		apply_context("", false);
+}
+
+static void
+check_tenant_id_arg(const char *id)
+{
+	if (!ti_tenant_id_valid(id, strlen(id)))
+	{
+		log_refusal("invalid tenant id");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant id"),
+				 errdetail("A tenant id is 1 to 63 characters from A-Z, a-z, 0-9, \"_\", \".\", \":\" and \"-\".")));
+	}
+}
+
+static void
+require_extension(void)
+{
+	if (!ti_extension_present())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"tenant_iso\" is not installed in this database")));
+}
+
+/* A member role's session cannot leave or switch its tenant. */
+static void
+refuse_member_switch(const char *target)
+{
+	const char *mine = member_tenant_of_session();
+
+	if (mine == NULL || (target != NULL && strcmp(mine, target) == 0))
+		return;
+	log_refusal("role is a tenant member and cannot switch tenants");
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" is a tenant member and cannot switch tenants",
+					role_name_for_log()),
+			 errhidestmt(true)));
+}
+
+PG_FUNCTION_INFO_V1(ti_set_tenant);
+Datum
+ti_set_tenant(PG_FUNCTION_ARGS)
+{
+	char	   *id;
+	bool		local = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+
+	require_extension();
+	if (PG_ARGISNULL(0))
+	{
+		log_refusal("null tenant id");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant id"),
+				 errdetail("The tenant id must not be null; use reset_tenant() to leave a context.")));
+	}
+	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_tenant_id_arg(id);
+	refuse_member_switch(id);
+	if (member_tenant_of_session() != NULL)
+		PG_RETURN_VOID();		/* already in that tenant, by membership */
+
+	if (!superuser() && !ti_is_switcher(GetUserId()))
+	{
+		log_refusal("role is not a switcher");
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to switch tenant context"),
+				 errhint("A superuser can allow it with tenant_iso.grant_switch(), or use a token from tenant_iso.issue_token().")));
+	}
+	switch (ti_tenant_status(id))
+	{
+		case TI_TENANT_UNKNOWN:
+			log_refusal("unknown tenant");
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tenant \"%s\" does not exist", id)));
+			break;
+		case TI_TENANT_SUSPENDED:
+			log_refusal("tenant is suspended");
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("tenant \"%s\" is suspended", id)));
+			break;
+		case TI_TENANT_ACTIVE:
+			break;
+	}
+	apply_context(id, local);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(ti_reset_tenant);
+Datum
+ti_reset_tenant(PG_FUNCTION_ARGS)
+{
+	ti_clear_switcher_context();
+	PG_RETURN_VOID();
+}
+
+static void
+refuse_token(const char *reason, const char *message)
+{
+	log_refusal(reason);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("%s", message),
+			 errhidestmt(true),
+			 errhidecontext(true)));
+}
+
+static int64
+unix_now(void)
+{
+	return (int64) (GetCurrentTimestamp() / USECS_PER_SEC) +
+		((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+}
+
+PG_FUNCTION_INFO_V1(ti_set_tenant_token);
+Datum
+ti_set_tenant_token(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	uint8		key[TI_KEY_LEN];
+	ti_token	tok;
+	ti_token_status st;
+	bool		local = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+
+	require_extension();
+	if (PG_ARGISNULL(0))
+		refuse_token("null token", "invalid tenant token");
+	t = PG_GETARG_TEXT_PP(0);
+
+	ti_derive_key("token", key);
+	st = ti_token_verify(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), key, &tok);
+	ti_wipe(key, sizeof(key));
+	switch (st)
+	{
+		case TI_TOKEN_OK:
+			break;
+		case TI_TOKEN_MALFORMED:
+			refuse_token("malformed token", "invalid tenant token");
+			break;
+		case TI_TOKEN_BAD_MAC:
+			refuse_token("token signature does not verify", "invalid tenant token");
+			break;
+		case TI_TOKEN_INTERNAL:
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("token verification failed"),
+					 errhidestmt(true)));
+	}
+	if (tok.expires <= unix_now())
+		refuse_token("token has expired", "tenant token has expired");
+	switch (ti_tenant_status(tok.tenant))
+	{
+		case TI_TENANT_UNKNOWN:
+			refuse_token("token names an unknown tenant", "tenant token names an unknown tenant");
+			break;
+		case TI_TENANT_SUSPENDED:
+			refuse_token("token names a suspended tenant", "tenant token names a suspended tenant");
+			break;
+		case TI_TENANT_ACTIVE:
+			break;
+	}
+	refuse_member_switch(tok.tenant);
+	if (member_tenant_of_session() == NULL)
+		apply_context(tok.tenant, local);
+	ti_wipe(&tok, sizeof(tok));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(ti_issue_token);
+Datum
+ti_issue_token(PG_FUNCTION_ARGS)
+{
+	char	   *id;
+	Interval   *ttl;
+	int64		usecs;
+	ti_token	tok;
+	uint8		key[TI_KEY_LEN];
+	char		out[TI_TOKEN_MAX_TEXT + 1];
+	int			n;
+
+	require_extension();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tenant id and ttl must not be null")));
+	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ttl = PG_GETARG_INTERVAL_P(1);
+	check_tenant_id_arg(id);
+
+	usecs = ttl->time + (int64) ttl->day * USECS_PER_DAY +
+		(int64) ttl->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (usecs <= 0 || usecs > (int64) 3660 * USECS_PER_DAY || ttl->month > 120)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("token lifetime must be positive and at most ten years")));
+
+	switch (ti_tenant_status(id))
+	{
+		case TI_TENANT_UNKNOWN:
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tenant \"%s\" does not exist", id)));
+			break;
+		case TI_TENANT_SUSPENDED:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tenant \"%s\" is suspended", id)));
+			break;
+		case TI_TENANT_ACTIVE:
+			break;
+	}
+
+	memset(&tok, 0, sizeof(tok));
+	strlcpy(tok.tenant, id, sizeof(tok.tenant));
+	tok.expires = unix_now() + (usecs + USECS_PER_SEC - 1) / USECS_PER_SEC;
+	if (!pg_strong_random(tok.nonce, sizeof(tok.nonce)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random nonce")));
+
+	ti_derive_key("token", key);
+	n = ti_token_encode(&tok, key, out, sizeof(out));
+	ti_wipe(key, sizeof(key));
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not encode token")));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, n));
+}
+
+PG_FUNCTION_INFO_V1(ti_current_tenant);
+Datum
+ti_current_tenant(PG_FUNCTION_ARGS)
+{
+	compute_effective();
+	if (!eff.has_tenant)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(eff.tenant));
+}
+
+/*
+ * The value every row policy compares with.  Fails closed: 42501 when
+ * there is no context, a membership conflict, or a tenant that is not
+ * active.
+ */
+PG_FUNCTION_INFO_V1(ti_enforced_tenant);
+Datum
+ti_enforced_tenant(PG_FUNCTION_ARGS)
+{
+	compute_effective();
+	if (eff.has_tenant && eff.status == TI_TENANT_ACTIVE)
+		PG_RETURN_TEXT_P(cstring_to_text(eff.tenant));
+
+	if (eff.conflict)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no tenant context"),
+				 errdetail("The session user and the current role are members of different tenants.")));
+	if (!eff.has_tenant)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no tenant context"),
+				 errhint("Connect as a tenant member role, or call tenant_iso.set_tenant() or tenant_iso.set_tenant_token() first.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("tenant \"%s\" is %s", eff.tenant,
+					eff.status == TI_TENANT_SUSPENDED ? "suspended" : "not registered")));
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(ti_caller);
+Datum
+ti_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(GetOuterUserId());
+}
+
+/*
+ * Called by the utility hook before a statement runs: refuse the routes
+ * that would change the hidden setting without its check hook.
+ */
+static bool
+names_context_guc(const char *name)
+{
+	return name != NULL && pg_strcasecmp(name, TI_CONTEXT_GUC) == 0;
+}
+
+static void
+refuse_setting_stmt(const char *what)
+{
+	log_refusal(what);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("tenant context cannot be set directly"),
+			 errhint("Use tenant_iso.set_tenant() or tenant_iso.set_tenant_token().")));
+}
+
+void
+ti_context_guard_utility(Node *stmt)
+{
+	VariableSetStmt *vs = NULL;
+
+	switch (nodeTag(stmt))
+	{
+		case T_VariableSetStmt:
+			vs = (VariableSetStmt *) stmt;
+			if (names_context_guc(vs->name))
+				refuse_setting_stmt("SET or RESET of tenant_iso.tenant");
+			break;
+		case T_AlterRoleSetStmt:
+			vs = ((AlterRoleSetStmt *) stmt)->setstmt;
+			if (vs && names_context_guc(vs->name))
+				refuse_setting_stmt("ALTER ROLE ... SET tenant_iso.tenant");
+			break;
+		case T_AlterDatabaseSetStmt:
+			vs = ((AlterDatabaseSetStmt *) stmt)->setstmt;
+			if (vs && names_context_guc(vs->name))
+				refuse_setting_stmt("ALTER DATABASE ... SET tenant_iso.tenant");
+			break;
+		case T_AlterSystemStmt:
+			vs = ((AlterSystemStmt *) stmt)->setstmt;
+			if (vs && names_context_guc(vs->name))
+				refuse_setting_stmt("ALTER SYSTEM SET tenant_iso.tenant");
+			break;
+		default:
+			break;
+	}
+}

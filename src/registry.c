@@ -1,0 +1,339 @@
+/*
+ * src/registry.c
+ *	  Backend-local caches of the configuration tables (tenants, members,
+ *	  switchers, protected).
+ *
+ * Each table is loaded whole, on first use after an invalidation, into a
+ * private memory context.  The tables carry a statement-level trigger
+ * (ti_config_changed) that sends a relcache invalidation for the table, so
+ * every backend drops its copy at its next transaction start, and the
+ * writing backend at its next command.  The relcache callback only clears
+ * flags: it may run at any time, even during abort.
+ *
+ * Reads use a catalog snapshot via systable_beginscan, never SPI, because
+ * they happen inside the rewriter and executor hooks.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "tenant_iso.h"
+
+typedef struct OidNameEntry
+{
+	Oid			oid;			/* hash key */
+	char		name[NAMEDATALEN];
+} OidNameEntry;
+
+typedef struct TenantEntry
+{
+	char		tenant_id[NAMEDATALEN]; /* hash key */
+	TiTenantStatus status;
+} TenantEntry;
+
+enum
+{
+	REG_TENANTS,
+	REG_MEMBERS,
+	REG_SWITCHERS,
+	REG_PROTECTED,
+	REG_COUNT
+};
+
+static const char *const reg_names[REG_COUNT] = {
+	"tenants", "members", "switchers", "protected"
+};
+
+static bool oids_valid = false;
+static Oid	reg_oids[REG_COUNT];
+static bool reg_valid[REG_COUNT];
+static MemoryContext reg_cxt[REG_COUNT];
+static uint64 generation = 1;
+
+static HTAB *tenants_hash = NULL;	/* tenant id -> TenantEntry */
+static HTAB *members_hash = NULL;	/* role oid -> tenant id */
+static List *switcher_roles = NIL;	/* Oids */
+static HTAB *protected_hash = NULL; /* rel oid -> column name */
+
+static void
+invalidate(int which)
+{
+	reg_valid[which] = false;
+	generation++;
+}
+
+static void
+registry_relcache_cb(Datum arg, Oid relid)
+{
+	int			i;
+
+	if (!OidIsValid(relid))
+	{
+		oids_valid = false;
+		for (i = 0; i < REG_COUNT; i++)
+			invalidate(i);
+		return;
+	}
+	if (!oids_valid)
+		return;
+	for (i = 0; i < REG_COUNT; i++)
+	{
+		if (reg_oids[i] == relid)
+		{
+			invalidate(i);
+			/* a dropped and recreated extension has new OIDs */
+			oids_valid = false;
+		}
+	}
+}
+
+void
+ti_registry_init(void)
+{
+	CacheRegisterRelcacheCallback(registry_relcache_cb, (Datum) 0);
+}
+
+uint64
+ti_registry_generation(void)
+{
+	return generation;
+}
+
+/*
+ * Is the extension installed in this database?  Not cached when it is
+ * absent: two syscache probes are cheap, and CREATE EXTENSION must be seen.
+ */
+bool
+ti_extension_present(void)
+{
+	Oid			nsp;
+	int			i;
+
+	if (oids_valid)
+		return true;
+	if (!IsTransactionState())
+		return false;
+	nsp = get_namespace_oid("tenant_iso", true);
+	if (!OidIsValid(nsp))
+		return false;
+	for (i = 0; i < REG_COUNT; i++)
+	{
+		Oid			relid = get_relname_relid(reg_names[i], nsp);
+
+		if (!OidIsValid(relid))
+			return false;
+		if (reg_oids[i] != relid)
+			invalidate(i);
+		reg_oids[i] = relid;
+	}
+	oids_valid = true;
+	return true;
+}
+
+static MemoryContext
+reset_cxt(int which)
+{
+	if (reg_cxt[which] == NULL)
+	{
+		reg_cxt[which] = AllocSetContextCreate(TopMemoryContext,
+											   "tenant_iso registry",
+											   ALLOCSET_SMALL_SIZES);
+		MemoryContextSetIdentifier(reg_cxt[which], reg_names[which]);
+	}
+	else
+		MemoryContextReset(reg_cxt[which]);
+	return reg_cxt[which];
+}
+
+static HTAB *
+make_hash(int which, Size keysize, Size entrysize, bool string_key)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = reg_cxt[which];
+	return hash_create(reg_names[which], 64, &ctl,
+					   HASH_ELEM | HASH_CONTEXT | (string_key ? HASH_STRINGS : HASH_BLOBS));
+}
+
+/*
+ * Load one table into its cache.  Returns false when the extension is not
+ * installed (the caller then treats every lookup as "none").
+ */
+static bool
+ensure_loaded(int which)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext cxt,
+				old;
+
+	if (!ti_extension_present())
+		return false;
+	if (reg_valid[which])
+		return true;
+
+	cxt = reset_cxt(which);
+	switch (which)
+	{
+		case REG_TENANTS:
+			tenants_hash = make_hash(which, NAMEDATALEN, sizeof(TenantEntry), true);
+			break;
+		case REG_MEMBERS:
+			members_hash = make_hash(which, sizeof(Oid), sizeof(OidNameEntry), false);
+			break;
+		case REG_SWITCHERS:
+			switcher_roles = NIL;
+			break;
+		case REG_PROTECTED:
+			protected_hash = make_hash(which, sizeof(Oid), sizeof(OidNameEntry), false);
+			break;
+	}
+
+	rel = table_open(reg_oids[which], AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull1,
+					isnull2;
+		Datum		d1 = heap_getattr(tup, 1, desc, &isnull1);
+		Datum		d2 = (which == REG_SWITCHERS) ? (Datum) 0 :
+			heap_getattr(tup, which == REG_TENANTS ? 3 : 2, desc, &isnull2);
+		bool		found;
+
+		if (isnull1)
+			continue;
+		old = MemoryContextSwitchTo(cxt);
+		switch (which)
+		{
+			case REG_TENANTS:
+				{
+					char	   *id = TextDatumGetCString(d1);
+					char	   *st = TextDatumGetCString(d2);
+					TenantEntry *e;
+
+					if (strlen(id) < NAMEDATALEN)
+					{
+						e = hash_search(tenants_hash, id, HASH_ENTER, &found);
+						e->status = strcmp(st, "active") == 0 ?
+							TI_TENANT_ACTIVE : TI_TENANT_SUSPENDED;
+					}
+					break;
+				}
+			case REG_MEMBERS:
+				{
+					Oid			role = DatumGetObjectId(d1);
+					OidNameEntry *e = hash_search(members_hash, &role, HASH_ENTER, &found);
+
+					strlcpy(e->name, TextDatumGetCString(d2), NAMEDATALEN);
+					break;
+				}
+			case REG_SWITCHERS:
+				switcher_roles = lappend_oid(switcher_roles, DatumGetObjectId(d1));
+				break;
+			case REG_PROTECTED:
+				{
+					Oid			relid = DatumGetObjectId(d1);
+					OidNameEntry *e = hash_search(protected_hash, &relid, HASH_ENTER, &found);
+
+					strlcpy(e->name, NameStr(*DatumGetName(d2)), NAMEDATALEN);
+					break;
+				}
+		}
+		MemoryContextSwitchTo(old);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	reg_valid[which] = true;
+	return true;
+}
+
+const char *
+ti_member_tenant(Oid roleid)
+{
+	OidNameEntry *e;
+
+	if (!ensure_loaded(REG_MEMBERS))
+		return NULL;
+	e = hash_search(members_hash, &roleid, HASH_FIND, NULL);
+	return e ? e->name : NULL;
+}
+
+TiTenantStatus
+ti_tenant_status(const char *tenant_id)
+{
+	TenantEntry *e;
+
+	if (strlen(tenant_id) >= NAMEDATALEN || !ensure_loaded(REG_TENANTS))
+		return TI_TENANT_UNKNOWN;
+	e = hash_search(tenants_hash, tenant_id, HASH_FIND, NULL);
+	return e ? e->status : TI_TENANT_UNKNOWN;
+}
+
+bool
+ti_is_switcher(Oid roleid)
+{
+	ListCell   *lc;
+
+	if (!ensure_loaded(REG_SWITCHERS))
+		return false;
+	foreach(lc, switcher_roles)
+	{
+		if (has_privs_of_role(roleid, lfirst_oid(lc)))
+			return true;
+	}
+	return false;
+}
+
+const char *
+ti_protected_column(Oid relid)
+{
+	OidNameEntry *e;
+
+	if (!ensure_loaded(REG_PROTECTED))
+		return NULL;
+	e = hash_search(protected_hash, &relid, HASH_FIND, NULL);
+	return e ? e->name : NULL;
+}
+
+bool
+ti_any_protected(void)
+{
+	if (!ensure_loaded(REG_PROTECTED))
+		return false;
+	return hash_get_num_entries(protected_hash) > 0;
+}
+
+/*
+ * Statement-level trigger on the configuration tables: tell every backend
+ * (at commit) and this one (at the next command) to drop its cache.
+ */
+PG_FUNCTION_INFO_V1(ti_config_changed);
+Datum
+ti_config_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("_config_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,37 @@
+/*
+ * src/tenant_iso.c
+ *	  Module entry point.  _PG_init only checks that the library is being
+ *	  preloaded and then initialises each subsystem in turn.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "tenant_iso.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/* pg_upgrade restores the catalog only; no hooks, no checks */
+	if (IsBinaryUpgrade)
+		return;
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant_iso must be loaded via shared_preload_libraries"),
+				 errhint("Add tenant_iso to the shared_preload_libraries setting in postgresql.conf and restart the server.")));
+
+	ti_masterkey_init();
+	ti_registry_init();
+	ti_context_init();
+	ti_isolation_init();
+
+	MarkGUCPrefixReserved("tenant_iso");
+}

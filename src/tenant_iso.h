@@ -1,0 +1,46 @@
+/*
+ * src/tenant_iso.h
+ *	  Declarations shared between the backend-facing C files of tenant_iso.
+ */
+#ifndef TENANT_ISO_H
+#define TENANT_ISO_H
+
+#include "postgres.h"
+#include "utils/rel.h"
+
+/* Name of the hidden setting that carries a switcher's context. */
+#define TI_CONTEXT_GUC "tenant_iso.tenant"
+
+/* subsystem initialisation, called from _PG_init */
+extern void ti_masterkey_init(void);
+extern void ti_registry_init(void);
+extern void ti_context_init(void);
+extern void ti_isolation_init(void);
+
+/* masterkey.c */
+extern void ti_derive_key(const char *purpose, uint8 *out);
+extern bool ti_master_key_available(void);
+
+/* registry.c: cached views of the configuration tables */
+typedef enum TiTenantStatus
+{
+	TI_TENANT_UNKNOWN,
+	TI_TENANT_ACTIVE,
+	TI_TENANT_SUSPENDED
+} TiTenantStatus;
+
+extern bool ti_extension_present(void);
+extern const char *ti_member_tenant(Oid roleid);
+extern TiTenantStatus ti_tenant_status(const char *tenant_id);
+extern bool ti_is_switcher(Oid roleid);
+extern const char *ti_protected_column(Oid relid);
+extern bool ti_any_protected(void);
+extern uint64 ti_registry_generation(void);
+
+/* context.c */
+extern const char *ti_effective_tenant(void);
+extern bool ti_in_tenant_context(void);
+extern void ti_clear_switcher_context(void);
+extern void ti_context_guard_utility(Node *stmt);
+
+#endif
