@@ -12,7 +12,9 @@ OBJS = \
 	src/masterkey.o \
 	src/registry.o \
 	src/context.o \
-	src/isolation.o
+	src/isolation.o \
+	src/envelope.o \
+	src/keys.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 

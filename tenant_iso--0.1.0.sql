@@ -528,3 +528,103 @@ COMMENT ON FUNCTION tenant_iso._on_ddl() IS
 CREATE EVENT TRIGGER tenant_iso_protect_children ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO')
 	EXECUTE FUNCTION tenant_iso._on_ddl();
+
+/*
+ * Column-level encryption with per-tenant data keys.
+ */
+CREATE TABLE tenant_iso.data_keys (
+	tenant_id text NOT NULL REFERENCES tenant_iso.tenants ON UPDATE CASCADE,
+	version int NOT NULL CHECK (version > 0),
+	state text NOT NULL DEFAULT 'active'
+		CHECK (state IN ('active', 'retired', 'destroyed')),
+	wrapped bytea CHECK ((state = 'destroyed') = (wrapped IS NULL)),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	retired_at timestamptz,
+	destroyed_at timestamptz,
+	PRIMARY KEY (tenant_id, version)
+);
+CREATE UNIQUE INDEX data_keys_one_active ON tenant_iso.data_keys (tenant_id) WHERE state = 'active';
+COMMENT ON TABLE tenant_iso.data_keys IS
+	'Per-tenant data keys, each stored only wrapped (AES-256-GCM) under a key derived from the master key';
+SELECT pg_catalog.pg_extension_config_dump('tenant_iso.data_keys', '');
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON tenant_iso.data_keys FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._config_changed();
+REVOKE ALL ON tenant_iso.data_keys FROM PUBLIC;
+
+CREATE VIEW tenant_iso.keys AS
+	SELECT tenant_id, version, state, created_at, retired_at FROM tenant_iso.data_keys;
+COMMENT ON VIEW tenant_iso.keys IS
+	'Data key versions per tenant and their state (active, retired, destroyed); no key material';
+
+CREATE FUNCTION tenant_iso.encrypt(data bytea, context text DEFAULT '') RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ti_encrypt'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tenant_iso.encrypt(bytea, text) IS
+	'Seal a value with the current tenant''s active data key (AES-256-GCM, bound to tenant and context)';
+CREATE FUNCTION tenant_iso.encrypt(data text, context text DEFAULT '') RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ti_encrypt'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tenant_iso.encrypt(text, text) IS
+	'Seal a text value with the current tenant''s active data key (AES-256-GCM, bound to tenant and context)';
+CREATE FUNCTION tenant_iso.decrypt(data bytea, context text DEFAULT '') RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ti_decrypt'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tenant_iso.decrypt(bytea, text) IS
+	'Open a value sealed by encrypt() for the current tenant and the same context';
+CREATE FUNCTION tenant_iso.decrypt_text(data bytea, context text DEFAULT '') RETURNS text
+	AS 'MODULE_PATHNAME', 'ti_decrypt_text'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tenant_iso.decrypt_text(bytea, text) IS
+	'Open a text value sealed by encrypt() for the current tenant and the same context';
+CREATE FUNCTION tenant_iso.blind_index(data text, context text DEFAULT '', bytes int DEFAULT 16) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ti_blind_index'
+	LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tenant_iso.blind_index(text, text, int) IS
+	'Keyed HMAC-SHA256 of a value under a per-tenant, per-context key, truncated: equality search without decrypting; fixed within a key version';
+CREATE FUNCTION tenant_iso.blind_index(data bytea, context text DEFAULT '', bytes int DEFAULT 16) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ti_blind_index'
+	LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tenant_iso.blind_index(bytea, text, int) IS
+	'Keyed HMAC-SHA256 of a value under a per-tenant, per-context key, truncated: equality search without decrypting; fixed within a key version';
+
+CREATE FUNCTION tenant_iso.key_version(data bytea) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ti_key_version'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tenant_iso.key_version(bytea) IS
+	'The data key version an envelope was sealed with (NULL if the value is not an envelope)';
+
+CREATE FUNCTION tenant_iso.rotate_tenant_key(tenant_id text) RETURNS int
+	AS 'MODULE_PATHNAME', 'ti_rotate_tenant_key'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tenant_iso.rotate_tenant_key(text) IS
+	'Create a new active data key version for a tenant; older versions stay usable for decryption';
+
+CREATE FUNCTION tenant_iso.rewrap_keys() RETURNS int
+	AS 'MODULE_PATHNAME', 'ti_rewrap_keys'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tenant_iso.rewrap_keys() IS
+	'Rewrap every data key still under the previous master key (tenant_iso.previous_master_key_command) with the current one; table data is not rewritten';
+
+CREATE FUNCTION tenant_iso.shred_tenant(tenant_id text) RETURNS int
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n int;
+BEGIN
+	PERFORM tenant_iso._require_tenant(tenant_id);
+	UPDATE tenant_iso.data_keys k
+	   SET state = 'destroyed', wrapped = NULL, destroyed_at = now(),
+		   retired_at = coalesce(k.retired_at, now())
+	 WHERE k.tenant_id = shred_tenant.tenant_id AND k.state <> 'destroyed';
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tenant_iso.shred_tenant(text) IS
+	'Destroy every data key of a tenant, irreversibly: its ciphertexts can never be opened again';
+
+REVOKE ALL ON FUNCTION tenant_iso.rotate_tenant_key(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant_iso.rewrap_keys() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant_iso.shred_tenant(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant_iso.key_version(bytea) FROM PUBLIC;

@@ -31,6 +31,7 @@ typedef struct SubkeyEntry
 } SubkeyEntry;
 
 static char *master_key_command = NULL;
+static char *previous_master_key_command = NULL;
 static SubkeyEntry subkeys[MAX_CACHED_SUBKEYS];
 static int	n_subkeys = 0;
 
@@ -64,6 +65,14 @@ ti_masterkey_init(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, assign_master_key_command, NULL);
+	DefineCustomStringVariable("tenant_iso.previous_master_key_command",
+							   "Command that prints the previous master key, used only by rewrap_keys().",
+							   NULL,
+							   &previous_master_key_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 	on_proc_exit(wipe_at_exit, (Datum) 0);
 }
 
@@ -72,7 +81,7 @@ ti_masterkey_init(void)
  * static description of what went wrong (never containing the output).
  */
 static const char *
-load_master_key(uint8 *out)
+load_master_key(const char *command, uint8 *out)
 {
 	FILE	   *fh;
 	char		buf[256];
@@ -80,11 +89,11 @@ load_master_key(uint8 *out)
 	int			rc;
 	int			parse;
 
-	if (master_key_command == NULL || master_key_command[0] == '\0')
-		return "tenant_iso.master_key_command is not set.";
+	if (command == NULL || command[0] == '\0')
+		return "The master key command is not set.";
 
 	fflush(NULL);
-	fh = OpenPipeStream(master_key_command, "r");
+	fh = OpenPipeStream(command, "r");
 	if (fh == NULL)
 		return "The master key command could not be started.";
 	n = fread(buf, 1, sizeof(buf), fh);
@@ -110,34 +119,20 @@ load_master_key(uint8 *out)
 	return NULL;
 }
 
-/*
- * Derive a purpose-specific subkey from the master key with HKDF-SHA256.
- * Raises 39000 if the master key cannot be loaded.
- */
-void
-ti_derive_key(const char *purpose, uint8 *out)
+static void
+derive_from(const char *command, const char *setting, const char *purpose, uint8 *out)
 {
 	uint8		master[TI_KEY_LEN];
 	const char *problem;
-	int			i;
 	static const char salt[] = "tenant_iso v1";
 
-	for (i = 0; i < n_subkeys; i++)
-	{
-		if (strcmp(subkeys[i].purpose, purpose) == 0)
-		{
-			memcpy(out, subkeys[i].key, TI_KEY_LEN);
-			return;
-		}
-	}
-
-	problem = load_master_key(master);
+	problem = load_master_key(command, master);
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 				 errmsg("master key is not available"),
-				 errdetail_internal("%s", problem),
-				 errhint("Set tenant_iso.master_key_command to a command that prints the key, then reload the configuration.")));
+				 errdetail_internal("%s (%s)", problem, setting),
+				 errhint("Set %s to a command that prints the key, then reload the configuration.", setting)));
 
 	if (ti_hkdf_sha256(master, TI_KEY_LEN,
 					   (const uint8 *) salt, sizeof(salt) - 1,
@@ -150,6 +145,27 @@ ti_derive_key(const char *purpose, uint8 *out)
 				 errmsg("key derivation failed")));
 	}
 	ti_wipe(master, sizeof(master));
+}
+
+/*
+ * Derive a purpose-specific subkey from the master key with HKDF-SHA256.
+ * Raises 39000 if the master key cannot be loaded.
+ */
+void
+ti_derive_key(const char *purpose, uint8 *out)
+{
+	int			i;
+
+	for (i = 0; i < n_subkeys; i++)
+	{
+		if (strcmp(subkeys[i].purpose, purpose) == 0)
+		{
+			memcpy(out, subkeys[i].key, TI_KEY_LEN);
+			return;
+		}
+	}
+
+	derive_from(master_key_command, "tenant_iso.master_key_command", purpose, out);
 
 	if (n_subkeys < MAX_CACHED_SUBKEYS && strlen(purpose) < sizeof(subkeys[0].purpose))
 	{
@@ -159,11 +175,19 @@ ti_derive_key(const char *purpose, uint8 *out)
 	}
 }
 
+/* The same, from the previous master key (never cached). */
+void
+ti_derive_previous_key(const char *purpose, uint8 *out)
+{
+	derive_from(previous_master_key_command, "tenant_iso.previous_master_key_command",
+				purpose, out);
+}
+
 bool
 ti_master_key_available(void)
 {
 	uint8		master[TI_KEY_LEN];
-	bool		ok = (load_master_key(master) == NULL);
+	bool		ok = (load_master_key(master_key_command, master) == NULL);
 
 	ti_wipe(master, sizeof(master));
 	return ok;

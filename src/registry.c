@@ -49,11 +49,12 @@ enum
 	REG_MEMBERS,
 	REG_SWITCHERS,
 	REG_PROTECTED,
+	REG_DATA_KEYS,				/* not cached here: keys.c watches generation */
 	REG_COUNT
 };
 
 static const char *const reg_names[REG_COUNT] = {
-	"tenants", "members", "switchers", "protected"
+	"tenants", "members", "switchers", "protected", "data_keys"
 };
 
 static bool oids_valid = false;

@@ -32,6 +32,7 @@ _PG_init(void)
 	ti_registry_init();
 	ti_context_init();
 	ti_isolation_init();
+	ti_keys_init();
 
 	MarkGUCPrefixReserved("tenant_iso");
 }

@@ -16,9 +16,11 @@ extern void ti_masterkey_init(void);
 extern void ti_registry_init(void);
 extern void ti_context_init(void);
 extern void ti_isolation_init(void);
+extern void ti_keys_init(void);
 
 /* masterkey.c */
 extern void ti_derive_key(const char *purpose, uint8 *out);
+extern void ti_derive_previous_key(const char *purpose, uint8 *out);
 extern bool ti_master_key_available(void);
 
 /* registry.c: cached views of the configuration tables */

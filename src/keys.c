@@ -1,0 +1,706 @@
+/*
+ * src/keys.c
+ *	  Per-tenant data keys and the SQL-facing crypto functions: encrypt,
+ *	  decrypt, blind_index, rotate_tenant_key, rewrap_keys, shred_tenant.
+ *
+ * Key hierarchy: master key (outside the database) -> KEK = HKDF(master,
+ * "kek") -> per-tenant random 256-bit data keys, stored only wrapped
+ * (AES-256-GCM, tenant id and version bound as associated data) in
+ * tenant_iso.data_keys.
+ *
+ * Cache: unwrapped keys live only in this backend, each with ready
+ * encrypt/decrypt cipher contexts and a blind-index subkey.  The cache is
+ * bounded (MAX_CACHED_KEYS; when full it is emptied), and it is wiped
+ * (OPENSSL_cleanse / EVP_CIPHER_CTX_free) whenever any configuration table
+ * changes (registry generation), on DISCARD ALL and at backend exit.
+ * Entries are malloc'ed outside PostgreSQL memory contexts so that no
+ * context reset can leave key material behind.
+ *
+ * Errors: every failure to open an envelope (malformed, wrong tenant, wrong
+ * context, altered, unknown version) raises the same SQLSTATE (39000) and
+ * message, so errors are no oracle.  A destroyed key raises 55000.
+ */
+#include "postgres.h"
+
+#include <openssl/rand.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "catalog/pg_class.h"
+
+#include "envelope.h"
+#include "kdf.h"
+#include "keys.h"
+#include "tenant_iso.h"
+#include "token.h"
+
+#define MAX_CACHED_KEYS 256
+
+typedef struct CachedKey
+{
+	char		tenant[TI_TENANT_ID_MAX + 1];
+	uint32		version;
+	bool		destroyed;
+	bool		active;
+	EVP_CIPHER_CTX *enc;
+	EVP_CIPHER_CTX *dec;
+	uint8		blind[TI_KEY_LEN];
+} CachedKey;
+
+static CachedKey *cache[MAX_CACHED_KEYS];
+static int	n_cached = 0;
+static uint64 cache_gen = 0;
+
+/* tenants whose keys were all loaded, so "not in cache" means "none" */
+static char loaded_tenants[MAX_CACHED_KEYS][TI_TENANT_ID_MAX + 1];
+static int	n_loaded = 0;
+
+void
+ti_keys_flush(void)
+{
+	int			i;
+
+	for (i = 0; i < n_cached; i++)
+	{
+		ti_aead_free(cache[i]->enc);
+		ti_aead_free(cache[i]->dec);
+		OPENSSL_cleanse(cache[i], sizeof(CachedKey));
+		free(cache[i]);
+		cache[i] = NULL;
+	}
+	n_cached = 0;
+	n_loaded = 0;
+}
+
+static void
+flush_at_exit(int code, Datum arg)
+{
+	ti_keys_flush();
+}
+
+void
+ti_keys_init(void)
+{
+	on_proc_exit(flush_at_exit, (Datum) 0);
+}
+
+static void
+check_cache_valid(void)
+{
+	uint64		gen = ti_registry_generation();
+
+	if (gen != cache_gen)
+	{
+		ti_keys_flush();
+		cache_gen = gen;
+	}
+}
+
+static Oid
+data_keys_relid(void)
+{
+	Oid			nsp = get_namespace_oid("tenant_iso", false);
+
+	return get_relname_relid("data_keys", nsp);
+}
+
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+static void
+crypto_failed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+			 errmsg("decryption failed"),
+			 errdetail("The value is not a ciphertext of this tenant and context, or it was altered.")));
+}
+
+static void
+add_to_cache(const char *tenant, uint32 version, const char *state,
+			 const uint8 *wrapped, size_t wrapped_len, const uint8 *kek)
+{
+	CachedKey  *k;
+	uint8		dek[TI_KEY_LEN];
+
+	if (n_cached >= MAX_CACHED_KEYS)
+		ti_keys_flush();
+	k = calloc(1, sizeof(CachedKey));
+	if (k == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	strlcpy(k->tenant, tenant, sizeof(k->tenant));
+	k->version = version;
+	k->destroyed = (strcmp(state, "destroyed") == 0 || wrapped == NULL);
+	k->active = (strcmp(state, "active") == 0);
+	if (!k->destroyed)
+	{
+		static const char salt[] = "tenant_iso blind index";
+
+		if (ti_unwrap_key(kek, tenant, version, wrapped, wrapped_len, dek) != 0)
+		{
+			free(k);
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+					 errmsg("data key %u of tenant \"%s\" cannot be unwrapped with the current master key",
+							version, tenant),
+					 errhint("If the master key was changed, set tenant_iso.previous_master_key_command and run tenant_iso.rewrap_keys().")));
+		}
+		k->enc = ti_aead_new(dek, 1);
+		k->dec = ti_aead_new(dek, 0);
+		if (k->enc == NULL || k->dec == NULL ||
+			ti_hkdf_sha256(dek, TI_KEY_LEN, (const uint8 *) salt, sizeof(salt) - 1,
+						   NULL, 0, k->blind, TI_KEY_LEN) != 0)
+		{
+			ti_wipe(dek, sizeof(dek));
+			ti_aead_free(k->enc);
+			ti_aead_free(k->dec);
+			free(k);
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not set up the cipher for a data key")));
+		}
+		ti_wipe(dek, sizeof(dek));
+	}
+	cache[n_cached++] = k;
+}
+
+/* Load every key of one tenant into the cache. */
+static void
+load_tenant_keys(const char *tenant)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	uint8		kek[TI_KEY_LEN];
+	volatile bool have_kek = false;
+	int			i;
+
+	for (i = 0; i < n_loaded; i++)
+		if (strcmp(loaded_tenants[i], tenant) == 0)
+			return;
+
+	rel = table_open(data_keys_relid(), AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	PG_TRY();
+	{
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			TupleDesc	desc = RelationGetDescr(rel);
+			bool		isnull;
+			char	   *t = TextDatumGetCString(heap_getattr(tup, 1, desc, &isnull));
+			uint32		version;
+			char	   *state;
+			bytea	   *wrapped = NULL;
+			Datum		w;
+
+			if (strcmp(t, tenant) != 0)
+				continue;
+			version = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
+			state = TextDatumGetCString(heap_getattr(tup, 3, desc, &isnull));
+			w = heap_getattr(tup, 4, desc, &isnull);
+			if (!isnull)
+				wrapped = DatumGetByteaPP(w);
+			if (wrapped && !have_kek)
+			{
+				ti_derive_key("kek", kek);
+				have_kek = true;
+			}
+			add_to_cache(tenant, version, state,
+						 wrapped ? (uint8 *) VARDATA_ANY(wrapped) : NULL,
+						 wrapped ? VARSIZE_ANY_EXHDR(wrapped) : 0, kek);
+		}
+	}
+	PG_FINALLY();
+	{
+		ti_wipe(kek, sizeof(kek));
+	}
+	PG_END_TRY();
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (n_loaded >= MAX_CACHED_KEYS)
+		n_loaded = 0;
+	strlcpy(loaded_tenants[n_loaded++], tenant, TI_TENANT_ID_MAX + 1);
+}
+
+static CachedKey *
+find_key(const char *tenant, uint32 version, bool want_active)
+{
+	int			i;
+
+	check_cache_valid();
+	load_tenant_keys(tenant);
+	for (i = 0; i < n_cached; i++)
+	{
+		CachedKey  *k = cache[i];
+
+		if (strcmp(k->tenant, tenant) != 0)
+			continue;
+		if (want_active ? k->active : k->version == version)
+			return k;
+	}
+	return NULL;
+}
+
+static bool
+tenant_has_keys(const char *tenant)
+{
+	int			i;
+
+	for (i = 0; i < n_cached; i++)
+		if (strcmp(cache[i]->tenant, tenant) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Insert a new wrapped key as the extension's owner (the caller may be a
+ * tenant without rights on data_keys).  With retire_current, the tenant's
+ * active key is retired first.  Returns the new version.
+ */
+static uint32
+store_new_key(const char *tenant, bool retire_current)
+{
+	uint8		dek[TI_KEY_LEN];
+	uint8		nonce[TI_ENV_NONCE];
+	uint8		kek[TI_KEY_LEN];
+	bytea	   *wrapped = palloc(VARHDRSZ + TI_WRAPPED_LEN);
+	Oid			save_userid;
+	int			save_sec;
+	Oid			owner = rel_owner(data_keys_relid());
+	uint32		version = 0;
+	int			rc;
+	Oid			argtypes[3] = {TEXTOID, INT4OID, BYTEAOID};
+	Datum		values[3];
+
+	if (RAND_bytes(dek, sizeof(dek)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not generate a data key")));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		SPI_connect();
+		values[0] = CStringGetTextDatum(tenant);
+		rc = SPI_execute_with_args("SELECT coalesce(max(version), 0) + 1 FROM tenant_iso.data_keys WHERE tenant_id = $1",
+								   1, argtypes, values, NULL, false, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read data keys");
+		{
+			bool		isnull;
+
+			version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+
+		ti_derive_key("kek", kek);
+		rc = ti_wrap_key(kek, nonce, tenant, version, dek, (uint8 *) VARDATA(wrapped));
+		ti_wipe(kek, sizeof(kek));
+		ti_wipe(dek, sizeof(dek));
+		if (rc != 0)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not wrap a data key")));
+		SET_VARSIZE(wrapped, VARHDRSZ + TI_WRAPPED_LEN);
+
+		if (retire_current)
+		{
+			rc = SPI_execute_with_args("UPDATE tenant_iso.data_keys SET state = 'retired', retired_at = now() "
+									   "WHERE tenant_id = $1 AND state = 'active'",
+									   1, argtypes, values, NULL, false, 0);
+			if (rc != SPI_OK_UPDATE)
+				elog(ERROR, "could not retire the active data key");
+		}
+		values[1] = Int32GetDatum((int32) version);
+		values[2] = PointerGetDatum(wrapped);
+		rc = SPI_execute_with_args("INSERT INTO tenant_iso.data_keys (tenant_id, version, state, wrapped) "
+								   "VALUES ($1, $2, 'active', $3)",
+								   3, argtypes, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not store a data key");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		ti_wipe(dek, sizeof(dek));
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return version;
+}
+
+static const char *
+require_tenant(void)
+{
+	const char *t;
+
+	if (!ti_extension_present())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"tenant_iso\" is not installed in this database")));
+	t = ti_effective_tenant();
+	if (t == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no tenant context"),
+				 errhint("Encryption uses the current tenant's key: connect as a tenant member role, or call tenant_iso.set_tenant() first.")));
+	if (ti_tenant_status(t) != TI_TENANT_ACTIVE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tenant \"%s\" is not active", t)));
+	return t;
+}
+
+static void
+key_destroyed(const char *tenant)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("key destroyed"),
+			 errdetail("The data keys of tenant \"%s\" were destroyed by shred_tenant(); its ciphertexts cannot be opened.", tenant)));
+}
+
+/* The tenant's active key, created on first use. */
+static CachedKey *
+active_key(const char *tenant)
+{
+	CachedKey  *k = find_key(tenant, 0, true);
+
+	if (k != NULL)
+		return k;
+	if (tenant_has_keys(tenant))
+		key_destroyed(tenant);
+	store_new_key(tenant, false);
+	CommandCounterIncrement();
+	ti_keys_flush();
+	k = find_key(tenant, 0, true);
+	if (k == NULL)
+		elog(ERROR, "data key creation for tenant \"%s\" did not take effect", tenant);
+	return k;
+}
+
+bytea *
+ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
+			   const uint8 *data, size_t len)
+{
+	CachedKey  *k = active_key(tenant);
+	uint8		nonce[TI_ENV_NONCE];
+	bytea	   *out;
+
+	if (len > MaxAllocSize - VARHDRSZ - TI_ENV_OVERHEAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value too large to encrypt")));
+	out = palloc(VARHDRSZ + len + TI_ENV_OVERHEAD);
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
+		ti_env_seal(k->enc, k->version, nonce, tenant, strlen(tenant),
+					context, context_len, data, len, (uint8 *) VARDATA(out)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("encryption failed")));
+	SET_VARSIZE(out, VARHDRSZ + len + TI_ENV_OVERHEAD);
+	return out;
+}
+
+bytea *
+ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
+			   const uint8 *data, size_t len)
+{
+	ti_env		env;
+	CachedKey  *k;
+	bytea	   *out;
+
+	if (ti_env_parse(data, len, &env) != 0)
+		crypto_failed();
+	k = find_key(tenant, env.key_version, false);
+	if (k == NULL)
+		crypto_failed();
+	if (k->destroyed)
+		key_destroyed(tenant);
+	out = palloc(VARHDRSZ + env.ciphertext_len);
+	if (ti_env_open(k->dec, &env, tenant, strlen(tenant), context, context_len,
+					(uint8 *) VARDATA(out)) != 0)
+	{
+		pfree(out);
+		crypto_failed();
+	}
+	SET_VARSIZE(out, VARHDRSZ + env.ciphertext_len);
+	return out;
+}
+
+/* Key version of an envelope, or -1 if it is not one. */
+int64
+ti_envelope_key_version(const uint8 *data, size_t len)
+{
+	ti_env		env;
+
+	if (ti_env_parse(data, len, &env) != 0)
+		return -1;
+	return env.key_version;
+}
+
+/* Active key version of a tenant: 0 if none, -1 if all destroyed. */
+int64
+ti_active_version(const char *tenant)
+{
+	CachedKey  *k = find_key(tenant, 0, true);
+
+	if (k)
+		return k->version;
+	return tenant_has_keys(tenant) ? -1 : 0;
+}
+
+bool
+ti_key_version_destroyed(const char *tenant, uint32 version)
+{
+	CachedKey  *k = find_key(tenant, version, false);
+
+	return k == NULL || k->destroyed;
+}
+
+static text *
+context_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? cstring_to_text("") : PG_GETARG_TEXT_PP(argno);
+}
+
+PG_FUNCTION_INFO_V1(ti_encrypt);
+Datum
+ti_encrypt(PG_FUNCTION_ARGS)
+{
+	bytea	   *data;
+	text	   *ctx;
+	const char *tenant;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	data = PG_GETARG_BYTEA_PP(0);	/* text and bytea share a layout */
+	ctx = context_arg(fcinfo, 1);
+	tenant = require_tenant();
+	PG_RETURN_BYTEA_P(ti_encrypt_for(tenant, VARDATA_ANY(ctx), VARSIZE_ANY_EXHDR(ctx),
+									 (uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
+}
+
+PG_FUNCTION_INFO_V1(ti_decrypt);
+Datum
+ti_decrypt(PG_FUNCTION_ARGS)
+{
+	bytea	   *data;
+	text	   *ctx;
+	const char *tenant;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	data = PG_GETARG_BYTEA_PP(0);
+	ctx = context_arg(fcinfo, 1);
+	tenant = require_tenant();
+	PG_RETURN_BYTEA_P(ti_decrypt_for(tenant, VARDATA_ANY(ctx), VARSIZE_ANY_EXHDR(ctx),
+									 (uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
+}
+
+PG_FUNCTION_INFO_V1(ti_decrypt_text);
+Datum
+ti_decrypt_text(PG_FUNCTION_ARGS)
+{
+	bytea	   *out;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	out = DatumGetByteaPP(ti_decrypt(fcinfo));
+	if (!pg_verifymbstr(VARDATA_ANY(out), VARSIZE_ANY_EXHDR(out), true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("decrypted value is not valid text in the database encoding"),
+				 errhint("Use tenant_iso.decrypt() for binary values.")));
+	PG_RETURN_TEXT_P((text *) out);
+}
+
+PG_FUNCTION_INFO_V1(ti_blind_index);
+Datum
+ti_blind_index(PG_FUNCTION_ARGS)
+{
+	bytea	   *data;
+	text	   *ctx;
+	int32		nbytes = PG_ARGISNULL(2) ? 16 : PG_GETARG_INT32(2);
+	const char *tenant;
+	CachedKey  *k;
+	uint8		subkey[TI_MAC_LEN];
+	uint8		mac[TI_MAC_LEN];
+	bytea	   *out;
+	static const char label[] = "tenant_iso blind index context/v1:";
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (nbytes < 1 || nbytes > TI_MAC_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("blind index length must be between 1 and %d bytes", TI_MAC_LEN)));
+	data = PG_GETARG_BYTEA_PP(0);
+	ctx = context_arg(fcinfo, 1);
+	tenant = require_tenant();
+	k = active_key(tenant);
+
+	if (ti_hmac_sha256(k->blind, TI_KEY_LEN, (const uint8 *) label, sizeof(label) - 1,
+					   (uint8 *) VARDATA_ANY(ctx), VARSIZE_ANY_EXHDR(ctx), subkey) != 0 ||
+		ti_hmac_sha256(subkey, TI_MAC_LEN, (uint8 *) VARDATA_ANY(data),
+					   VARSIZE_ANY_EXHDR(data), NULL, 0, mac) != 0)
+	{
+		ti_wipe(subkey, sizeof(subkey));
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("blind index computation failed")));
+	}
+	ti_wipe(subkey, sizeof(subkey));
+	out = palloc(VARHDRSZ + nbytes);
+	memcpy(VARDATA(out), mac, nbytes);
+	SET_VARSIZE(out, VARHDRSZ + nbytes);
+	PG_RETURN_BYTEA_P(out);
+}
+
+static char *
+tenant_arg(FunctionCallInfo fcinfo)
+{
+	char	   *t;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant id")));
+	t = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!ti_tenant_id_valid(t, strlen(t)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant id")));
+	if (ti_tenant_status(t) == TI_TENANT_UNKNOWN)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", t)));
+	return t;
+}
+
+PG_FUNCTION_INFO_V1(ti_rotate_tenant_key);
+Datum
+ti_rotate_tenant_key(PG_FUNCTION_ARGS)
+{
+	char	   *tenant = tenant_arg(fcinfo);
+	uint32		version = store_new_key(tenant, true);
+
+	CommandCounterIncrement();
+	ti_keys_flush();
+	PG_RETURN_INT32((int32) version);
+}
+
+/*
+ * Rewrap every data key that opens under the previous master key with the
+ * current one.  Keys already under the current key are left alone; a key
+ * that opens under neither aborts the whole operation.
+ */
+PG_FUNCTION_INFO_V1(ti_rewrap_keys);
+Datum
+ti_rewrap_keys(PG_FUNCTION_ARGS)
+{
+	uint8		kek[TI_KEY_LEN];
+	uint8		old_kek[TI_KEY_LEN];
+	volatile bool have_old = false;
+	volatile int rewrapped = 0;
+	uint64		i;
+	Oid			argtypes[3] = {BYTEAOID, TEXTOID, INT4OID};
+
+	ti_derive_key("kek", kek);
+	SPI_connect();
+	PG_TRY();
+	{
+		if (SPI_execute("SELECT tenant_id, version, wrapped FROM tenant_iso.data_keys "
+						"WHERE wrapped IS NOT NULL ORDER BY 1, 2 FOR UPDATE", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read data keys");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			SPITupleTable *tt = SPI_tuptable;
+			HeapTuple	tup = tt->vals[i];
+			bool		isnull;
+			char	   *tenant = TextDatumGetCString(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+			uint32		version = DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
+			bytea	   *w = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+			uint8		dek[TI_KEY_LEN];
+			uint8		nonce[TI_ENV_NONCE];
+			bytea	   *nw;
+			Datum		values[3];
+
+			if (ti_unwrap_key(kek, tenant, version, (uint8 *) VARDATA_ANY(w),
+							  VARSIZE_ANY_EXHDR(w), dek) == 0)
+			{
+				ti_wipe(dek, sizeof(dek));
+				continue;
+			}
+			if (!have_old)
+			{
+				ti_derive_previous_key("kek", old_kek);
+				have_old = true;
+			}
+			if (ti_unwrap_key(old_kek, tenant, version, (uint8 *) VARDATA_ANY(w),
+							  VARSIZE_ANY_EXHDR(w), dek) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+						 errmsg("data key %u of tenant \"%s\" opens under neither the current nor the previous master key",
+								version, tenant)));
+			nw = palloc(VARHDRSZ + TI_WRAPPED_LEN);
+			if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
+				ti_wrap_key(kek, nonce, tenant, version, dek, (uint8 *) VARDATA(nw)) != 0)
+			{
+				ti_wipe(dek, sizeof(dek));
+				ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not wrap a data key")));
+			}
+			ti_wipe(dek, sizeof(dek));
+			SET_VARSIZE(nw, VARHDRSZ + TI_WRAPPED_LEN);
+			values[0] = PointerGetDatum(nw);
+			values[1] = CStringGetTextDatum(tenant);
+			values[2] = Int32GetDatum((int32) version);
+			if (SPI_execute_with_args("UPDATE tenant_iso.data_keys SET wrapped = $1 "
+									  "WHERE tenant_id = $2 AND version = $3",
+									  3, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not store a rewrapped data key");
+			rewrapped++;
+			SPI_tuptable = tt;
+		}
+	}
+	PG_FINALLY();
+	{
+		ti_wipe(kek, sizeof(kek));
+		ti_wipe(old_kek, sizeof(old_kek));
+	}
+	PG_END_TRY();
+	SPI_finish();
+	ti_keys_flush();
+	PG_RETURN_INT32(rewrapped);
+}
+
+PG_FUNCTION_INFO_V1(ti_key_version);
+Datum
+ti_key_version(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	int64		v = ti_envelope_key_version((uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+
+	if (v < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(v);
+}

@@ -1,0 +1,20 @@
+/*
+ * src/keys.h
+ *	  Data keys and envelope operations for an explicit tenant (used by the
+ *	  SQL functions in keys.c and by the re-encryption worker).
+ */
+#ifndef TI_KEYS_H
+#define TI_KEYS_H
+
+#include "postgres.h"
+
+extern void ti_keys_flush(void);
+extern bytea *ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
+							 const uint8 *data, size_t len);
+extern bytea *ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
+							 const uint8 *data, size_t len);
+extern int64 ti_envelope_key_version(const uint8 *data, size_t len);
+extern int64 ti_active_version(const char *tenant);
+extern bool ti_key_version_destroyed(const char *tenant, uint32 version);
+
+#endif
