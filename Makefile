@@ -14,7 +14,8 @@ OBJS = \
 	src/context.o \
 	src/isolation.o \
 	src/envelope.o \
-	src/keys.o
+	src/keys.o \
+	src/reencrypt.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 

@@ -50,6 +50,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 
+#include "keys.h"
 #include "tenant_iso.h"
 
 static row_security_policy_hook_type prev_permissive_hook = NULL;
@@ -751,7 +752,10 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			}
 		case T_DiscardStmt:
 			if (((DiscardStmt *) parsetree)->target == DISCARD_ALL)
+			{
 				ti_clear_switcher_context();
+				ti_keys_flush();
+			}
 			break;
 		default:
 			break;

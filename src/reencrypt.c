@@ -1,0 +1,334 @@
+/*
+ * src/reencrypt.c
+ *	  reencrypt(): rewrite every ciphertext of a column that is not under
+ *	  its tenant's active key version, across all tenants, in committed
+ *	  batches.
+ *
+ * A SQL function cannot commit, so the work runs in a dynamic background
+ * worker connected to the same database; the calling backend waits for it
+ * and returns its count.  The worker walks the table in ranges of blocks
+ * (TID range scans), locks the rows of one range that need work (FOR
+ * UPDATE), rewrites them and commits.  Each batch is atomic, and a row is
+ * only ever replaced by a ciphertext of the same plaintext, so a crash
+ * (kill -9) loses nothing: rerunning finds the rows still under old
+ * versions.  The worker runs as the bootstrap superuser, after the caller's
+ * UPDATE privilege on the table was checked.
+ *
+ * Shared state is one DSM segment (ReencryptShared); the worker writes only
+ * processed, failed and errmsg.  Error messages never carry values.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "keys.h"
+#include "tenant_iso.h"
+
+typedef struct ReencryptShared
+{
+	Oid			dbid;
+	Oid			relid;
+	int32		batch_size;
+	NameData	column;
+	NameData	tenant_column;
+	int64		processed;
+	bool		failed;
+	char		errmsg[512];
+	int32		context_len;
+	char		context[FLEXIBLE_ARRAY_MEMBER];
+} ReencryptShared;
+
+PGDLLEXPORT void ti_reencrypt_worker_main(Datum main_arg);
+
+static bool
+needs_work(const char *tenant, bytea *ct)
+{
+	int64		version = ti_envelope_key_version((uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct));
+	int64		active;
+
+	if (version < 0)
+		return false;			/* not an envelope: leave it alone */
+	active = ti_active_version(tenant);
+	if (active <= 0 || version == active)
+		return false;
+	return !ti_key_version_destroyed(tenant, (uint32) version);
+}
+
+PG_FUNCTION_INFO_V1(ti_needs_reencrypt);
+Datum
+ti_needs_reencrypt(PG_FUNCTION_ARGS)
+{
+	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(needs_work(tenant, PG_GETARG_BYTEA_PP(1)));
+}
+
+static int64
+reencrypt_range(ReencryptShared *sh, const char *sql_select, const char *sql_update,
+				BlockNumber start, BlockNumber end)
+{
+	Oid			argtypes[2] = {TIDOID, TIDOID};
+	Datum		values[2];
+	ItemPointerData lo,
+				hi;
+	int64		done = 0;
+	uint64		i;
+	SPITupleTable *tt;
+	uint64		n;
+
+	ItemPointerSet(&lo, start, 0);
+	ItemPointerSet(&hi, end, 0);
+	values[0] = PointerGetDatum(&lo);
+	values[1] = PointerGetDatum(&hi);
+	if (SPI_execute_with_args(sql_select, 2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rows to re-encrypt");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		bool		isnull;
+		Datum		tid = SPI_getbinval(tup, tt->tupdesc, 1, &isnull);
+		char	   *tenant = TextDatumGetCString(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
+		bytea	   *ct = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+		bytea	   *pt;
+		bytea	   *nct;
+		Oid			uargtypes[2] = {BYTEAOID, TIDOID};
+		Datum		uvalues[2];
+
+		pt = ti_decrypt_for(tenant, sh->context, sh->context_len,
+							(uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct));
+		nct = ti_encrypt_for(tenant, sh->context, sh->context_len,
+							 (uint8 *) VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
+		memset(VARDATA(pt), 0, VARSIZE(pt) - VARHDRSZ);
+		uvalues[0] = PointerGetDatum(nct);
+		uvalues[1] = tid;
+		if (SPI_execute_with_args(sql_update, 2, uargtypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not store a re-encrypted value");
+		done += SPI_processed;
+	}
+	return done;
+}
+
+void
+ti_reencrypt_worker_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	ReencryptShared *sh;
+	char	   *relname;
+	char	   *sql_select;
+	char	   *sql_update;
+	volatile BlockNumber nblocks = 0;
+	volatile BlockNumber step;
+	volatile BlockNumber b;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		proc_exit(1);
+	sh = dsm_segment_address(seg);
+	BackgroundWorkerInitializeConnectionByOid(sh->dbid, BOOTSTRAP_SUPERUSERID, 0);
+	pgstat_report_appname("tenant_iso reencrypt");
+
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(sh->relid)),
+											 get_rel_name(sh->relid));
+		if (relname == NULL)
+			elog(ERROR, "table to re-encrypt no longer exists");
+		sql_select = MemoryContextStrdup(TopMemoryContext,
+										 psprintf("SELECT t.ctid, t.%s::text, t.%s FROM %s t "
+												  "WHERE t.ctid >= $1 AND t.ctid < $2 AND t.%s IS NOT NULL "
+												  "AND t.%s IS NOT NULL "
+												  "AND tenant_iso._needs_reencrypt(t.%s::text, t.%s) FOR UPDATE",
+												  quote_identifier(NameStr(sh->tenant_column)),
+												  quote_identifier(NameStr(sh->column)), relname,
+												  quote_identifier(NameStr(sh->column)),
+												  quote_identifier(NameStr(sh->tenant_column)),
+												  quote_identifier(NameStr(sh->tenant_column)),
+												  quote_identifier(NameStr(sh->column))));
+		sql_update = MemoryContextStrdup(TopMemoryContext,
+										 psprintf("UPDATE %s SET %s = $1 WHERE ctid = $2",
+												  relname, quote_identifier(NameStr(sh->column))));
+		if (SPI_execute(psprintf("SELECT pg_relation_size('%u'::oid::regclass) / current_setting('block_size')::int, "
+								 "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = %u",
+								 sh->relid, sh->relid), true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+			double		per_block;
+
+			nblocks = (BlockNumber) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull));
+			per_block = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 2, &isnull));
+			step = (per_block >= 1) ? Max(1, (BlockNumber) (sh->batch_size / per_block)) : 1;
+		}
+		else
+			step = 1;
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+
+		for (b = 0; b < nblocks; b += step)
+		{
+			CHECK_FOR_INTERRUPTS();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			sh->processed += reencrypt_range(sh, sql_select, sql_update, b, b + step);
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		strlcpy(sh->errmsg, edata->message ? edata->message : "unknown error", sizeof(sh->errmsg));
+		sh->failed = true;
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	ti_keys_flush();
+	dsm_detach(seg);
+	proc_exit(0);
+}
+
+PG_FUNCTION_INFO_V1(ti_reencrypt);
+Datum
+ti_reencrypt(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *column;
+	text	   *context;
+	int32		batch;
+	const char *tenant_column;
+	AttrNumber	attnum;
+	dsm_segment *seg;
+	ReencryptShared *sh;
+	Size		size;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+	int64		processed;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and column must not be null")));
+	relid = PG_GETARG_OID(0);
+	column = NameStr(*PG_GETARG_NAME(1));
+	context = PG_ARGISNULL(2) ? cstring_to_text("") : PG_GETARG_TEXT_PP(2);
+	batch = PG_ARGISNULL(3) ? 1000 : PG_GETARG_INT32(3);
+
+	if (batch < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive")));
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	tenant_column = ti_protected_column(relid);
+	if (tenant_column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not protected", get_rel_name(relid)),
+				 errhint("reencrypt() finds each row's tenant through the protected tenant column.")));
+	attnum = get_attnum(relid, column);
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" does not exist", column, get_rel_name(relid))));
+	if (get_atttype(relid, attnum) != BYTEAOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" is not of type bytea", column)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT | ACL_UPDATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(relid))));
+	if (IsTransactionBlock() || IsSubTransaction())
+		ereport(NOTICE,
+				(errmsg("reencrypt() commits its batches independently of the calling transaction")));
+
+	size = offsetof(ReencryptShared, context) + VARSIZE_ANY_EXHDR(context) + 1;
+	seg = dsm_create(size, 0);
+	sh = dsm_segment_address(seg);
+	memset(sh, 0, size);
+	sh->dbid = MyDatabaseId;
+	sh->relid = relid;
+	sh->batch_size = batch;
+	namestrcpy(&sh->column, column);
+	namestrcpy(&sh->tenant_column, tenant_column);
+	sh->context_len = VARSIZE_ANY_EXHDR(context);
+	memcpy(sh->context, VARDATA_ANY(context), sh->context_len);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tenant_iso");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ti_reencrypt_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tenant_iso reencrypt");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "tenant_iso reencrypt");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background worker for reencrypt()"),
+				 errhint("Raise max_worker_processes.")));
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("the reencrypt() background worker did not start")));
+	PG_TRY();
+	{
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	}
+	PG_CATCH();
+	{
+		TerminateBackgroundWorker(handle);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	processed = sh->processed;
+	if (sh->failed)
+	{
+		char	   *msg = pstrdup(sh->errmsg);
+
+		dsm_detach(seg);
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("reencrypt() stopped after %lld values: %s", (long long) processed, msg),
+				 errhint("The batches already committed are kept; run reencrypt() again once the cause is fixed.")));
+	}
+	dsm_detach(seg);
+	PG_RETURN_INT64(processed);
+}
