@@ -250,6 +250,15 @@ guard_alter_table(AlterTableStmt *stmt)
 				if (column)
 					refuse("detaching a partition of a protected table", relid);
 				break;
+			case AT_AttachPartition:
+				if (column)
+					refuse("attaching a partition to a protected table", relid);
+				break;
+			case AT_AddInherit:
+				if (is_protected(rangevar_oid((RangeVar *) cmd->def)))
+					refuse("adding a table to a protected parent",
+						   rangevar_oid((RangeVar *) cmd->def));
+				break;
 			case AT_DropInherit:
 				if (is_protected(rangevar_oid((RangeVar *) cmd->def)))
 					refuse("removing a table from a protected parent",
