@@ -342,23 +342,31 @@ DECLARE
 	c pg_class%ROWTYPE;
 	typ text;
 	has_default boolean;
+	ours boolean;
 BEGIN
 	IF EXISTS (SELECT 1 FROM tenant_iso.protected p WHERE p.rel = _protect_one.rel) THEN
 		RETURN;
 	END IF;
 	SELECT * INTO c FROM pg_class WHERE oid = rel;
-	SELECT format_type(a.atttypid, a.atttypmod), a.atthasdef INTO typ, has_default
+	SELECT format_type(a.atttypid, a.atttypmod), a.atthasdef,
+		   coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE '%tenant_iso.current_tenant()%', false)
+	  INTO typ, has_default, ours
 	  FROM pg_attribute a
+	  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 	 WHERE a.attrelid = rel AND a.attname = tenant_column AND NOT a.attisdropped;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'column "%" of table % does not exist', tenant_column, rel
 			USING ERRCODE = 'undefined_column';
 	END IF;
+	-- a partition created later inherits our default: it is still ours
+	IF ours THEN
+		has_default := false;
+	END IF;
 	-- record first: the ALTERs below fire the event trigger, which must see it
 	INSERT INTO tenant_iso.protected (rel, tenant_column, via, default_set, prior_rls, prior_force)
 		VALUES (rel, tenant_column, via, NOT has_default, c.relrowsecurity, c.relforcerowsecurity);
 	EXECUTE format('ALTER TABLE ONLY %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', rel);
-	IF NOT has_default THEN
+	IF NOT has_default AND NOT ours THEN
 		EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I SET DEFAULT (tenant_iso.current_tenant())::%s',
 					   rel, tenant_column, typ);
 	END IF;
@@ -643,3 +651,20 @@ CREATE FUNCTION tenant_iso.reencrypt(rel regclass, col name, context text DEFAUL
 COMMENT ON FUNCTION tenant_iso.reencrypt(regclass, name, text, int) IS
 	'Rewrite every ciphertext of a column that is not under its tenant''s active key version, across all tenants, in committed batches; safe to rerun';
 REVOKE ALL ON FUNCTION tenant_iso.reencrypt(regclass, name, text, int) FROM PUBLIC;
+
+/* A dropped table leaves the registry. */
+CREATE FUNCTION tenant_iso._on_drop() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM tenant_iso.protected p
+	 WHERE p.rel::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects()
+						   WHERE classid = 'pg_class'::regclass AND objsubid = 0);
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._on_drop() FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._on_drop() IS
+	'Internal: event trigger that removes dropped tables from the registry';
+CREATE EVENT TRIGGER tenant_iso_forget_dropped ON sql_drop
+	EXECUTE FUNCTION tenant_iso._on_drop();

@@ -1,5 +1,269 @@
--- scripts/demo.sql: placeholder demo run by scripts/quickstart (to be replaced).
-\echo '== installing tenant_iso'
+-- scripts/demo.sql: a short, narrated tour of tenant_iso.
+--
+-- scripts/quickstart runs it against the database "demo":
+--   psql -X -v ON_ERROR_STOP=1 -U postgres -d demo -f scripts/demo.sql
+-- It must run as a superuser, in a server that preloads tenant_iso and has
+-- tenant_iso.master_key_command set.  It can be run again and again: it
+-- drops and re-creates its own tables and roles (acme_app, globex_app,
+-- initech_app, app_pool, app_web) and reuses its tenants.
+--
+-- The member and pool roles are entered with SET ROLE, which gives the
+-- same tenant context as logging in as them.  Expected refusals are caught
+-- in DO blocks and shown as NOTICEs with their SQLSTATE; the few raised by
+-- row security while a statement runs are shown as plain psql ERRORs, with
+-- ON_ERROR_STOP switched off just around them.
+
+\set QUIET on
+\set VERBOSITY terse
+\pset footer off
+\pset null '(null)'
+
+\echo
+\echo '== 1. Setup: the extension, three tenants, their roles'
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS tenant_iso;
-\echo '== the tenant of this session (none yet)'
-SELECT tenant_iso.current_tenant();
+
+-- leftovers of an earlier run: unprotect (so the registry forgets them) and drop
+DO $$
+DECLARE
+	r regclass;
+	role_name text;
+BEGIN
+	FOR r IN SELECT rel FROM tenant_iso.protected_tables
+			  WHERE rel IN (to_regclass('public.orders'), to_regclass('public.customers')) LOOP
+		PERFORM tenant_iso.unprotect(r);
+	END LOOP;
+	DROP TABLE IF EXISTS public.orders, public.customers;
+	FOR role_name IN SELECT rolname FROM pg_roles
+					  WHERE rolname IN ('acme_app', 'globex_app', 'initech_app', 'app_pool', 'app_web') LOOP
+		IF EXISTS (SELECT 1 FROM tenant_iso.members m WHERE m.member = role_name::regrole) THEN
+			PERFORM tenant_iso.remove_member(role_name::regrole);
+		END IF;
+		PERFORM tenant_iso.revoke_switch(role_name::regrole);
+		EXECUTE format('DROP OWNED BY %I', role_name);
+	END LOOP;
+END $$;
+DROP ROLE IF EXISTS acme_app, globex_app, initech_app, app_pool, app_web;
+
+-- tenants are kept between runs (their data keys refer to them)
+SELECT tenant_iso.create_tenant(t.id, t.name)
+  FROM (VALUES ('acme', 'Acme Corporation'), ('globex', 'Globex Corporation'),
+			   ('initech', 'Initech (to be shredded)')) AS t(id, name)
+ WHERE NOT EXISTS (SELECT 1 FROM tenant_iso.tenants x WHERE x.tenant_id = t.id)
+\g /dev/null
+-- initech's keys were shredded by an earlier run: give it a fresh key
+SELECT tenant_iso.rotate_tenant_key('initech')
+ WHERE NOT EXISTS (SELECT 1 FROM tenant_iso.keys WHERE tenant_id = 'initech' AND state = 'active')
+   AND EXISTS (SELECT 1 FROM tenant_iso.keys WHERE tenant_id = 'initech')
+\g /dev/null
+
+-- one login role per tenant; a pool role that may switch; a role with no rights at all
+CREATE ROLE acme_app LOGIN;
+CREATE ROLE globex_app LOGIN;
+CREATE ROLE initech_app LOGIN;
+CREATE ROLE app_pool LOGIN;
+CREATE ROLE app_web LOGIN;
+SELECT tenant_iso.add_member('acme_app', 'acme'),
+	   tenant_iso.add_member('globex_app', 'globex'),
+	   tenant_iso.add_member('initech_app', 'initech'),
+	   tenant_iso.grant_switch('app_pool')
+\g /dev/null
+RESET client_min_messages;
+SELECT tenant_id, display_name, status FROM tenant_iso.tenants
+ WHERE tenant_id IN ('acme', 'globex', 'initech') ORDER BY 1;
+
+\echo
+\echo '== 2. A protected table: orders, keyed by (tenant_id, id)'
+CREATE TABLE orders (
+	tenant_id text NOT NULL,
+	id int NOT NULL,
+	item text,
+	PRIMARY KEY (tenant_id, id)
+);
+SELECT tenant_iso.protect('orders') \g /dev/null
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON orders
+	TO acme_app, globex_app, initech_app, app_pool, app_web;
+SELECT rel, tenant_column FROM tenant_iso.protected_tables WHERE rel = 'orders'::regclass;
+
+\echo
+\echo '== 3. Each tenant writes and reads its own rows (tenant_id is filled in)'
+SET ROLE acme_app;
+INSERT INTO orders (id, item) VALUES (1, 'anvil'), (2, 'rocket skates');
+SELECT current_user, tenant_iso.current_tenant(), * FROM orders ORDER BY id;
+RESET ROLE;
+SET ROLE globex_app;
+INSERT INTO orders (id, item) VALUES (1, 'doomsday device');
+SELECT current_user, tenant_iso.current_tenant(), * FROM orders ORDER BY id;
+RESET ROLE;
+\echo '-- the superuser is trusted and sees every tenant:'
+SELECT * FROM orders ORDER BY tenant_id, id;
+
+\echo
+\echo '== 4. acme tries to reach globex''s rows'
+SET ROLE acme_app;
+SELECT count(*) AS globex_rows_visible FROM orders WHERE tenant_id = 'globex';
+WITH u AS (UPDATE orders SET item = 'hacked' WHERE tenant_id = 'globex' RETURNING 1)
+SELECT count(*) AS globex_rows_updated FROM u;
+WITH d AS (DELETE FROM orders WHERE tenant_id = 'globex' RETURNING 1)
+SELECT count(*) AS globex_rows_deleted FROM d;
+\echo '-- planting a row for globex, then moving one of acme''s rows to globex (both refused):'
+\set ON_ERROR_STOP off
+INSERT INTO orders (tenant_id, id, item) VALUES ('globex', 99, 'planted');
+UPDATE orders SET tenant_id = 'globex' WHERE id = 1;
+\set ON_ERROR_STOP on
+DO $$ BEGIN
+	TRUNCATE orders;
+EXCEPTION WHEN others THEN RAISE NOTICE 'TRUNCATE refused: % %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN
+	EXECUTE 'EXPLAIN ANALYZE SELECT * FROM orders';
+EXCEPTION WHEN others THEN RAISE NOTICE 'EXPLAIN ANALYZE refused: % %', SQLSTATE, SQLERRM; END $$;
+
+\echo
+\echo '== 5. acme tries to take on another tenant''s context'
+DO $$ BEGIN
+	SET tenant_iso.tenant = 'globex';
+EXCEPTION WHEN others THEN RAISE NOTICE 'SET refused: % %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN
+	PERFORM set_config('tenant_iso.tenant', 'globex', false);
+EXCEPTION WHEN others THEN RAISE NOTICE 'set_config() refused: % %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN
+	PERFORM tenant_iso.set_tenant('globex');
+EXCEPTION WHEN others THEN RAISE NOTICE 'set_tenant() refused: % %', SQLSTATE, SQLERRM; END $$;
+SELECT tenant_iso.current_tenant() AS still_in;
+RESET ROLE;
+
+\echo
+\echo '== 6. A pool role (switcher) serves every tenant, one transaction at a time'
+SET ROLE app_pool;
+SELECT tenant_iso.current_tenant() AS before_set_tenant;
+\echo '-- without a context it fails closed:'
+\set ON_ERROR_STOP off
+SELECT count(*) FROM orders;
+\set ON_ERROR_STOP on
+BEGIN;
+SELECT tenant_iso.set_tenant('globex', local => true) \g /dev/null
+SELECT tenant_iso.current_tenant(), * FROM orders ORDER BY id;
+COMMIT;
+BEGIN;
+SELECT tenant_iso.set_tenant('acme', local => true) \g /dev/null
+SELECT tenant_iso.current_tenant(), * FROM orders ORDER BY id;
+COMMIT;
+SELECT tenant_iso.current_tenant() AS after_commit;
+RESET ROLE;
+
+\echo
+\echo '== 7. A signed token lets a role with no rights enter one tenant'
+-- an authentication service (here the superuser) issues it; keep it out of logs
+SELECT set_config('demo.token', tenant_iso.issue_token('acme', '5 minutes'), false) \g /dev/null
+SELECT left(current_setting('demo.token'), 12) || '...' AS token,
+	   length(current_setting('demo.token')) AS length;
+SET ROLE app_web;
+DO $$ BEGIN
+	PERFORM tenant_iso.set_tenant('acme');
+EXCEPTION WHEN others THEN RAISE NOTICE 'set_tenant() without the switch right refused: % %', SQLSTATE, SQLERRM; END $$;
+DO $$
+DECLARE
+	tok text := current_setting('demo.token');
+	bad text := overlay(tok PLACING CASE WHEN substr(tok, 30, 1) = 'A' THEN 'B' ELSE 'A' END FROM 30 FOR 1);
+BEGIN
+	PERFORM tenant_iso.set_tenant_token(bad);
+EXCEPTION WHEN others THEN RAISE NOTICE 'altered token refused: % %', SQLSTATE, SQLERRM; END $$;
+BEGIN;
+SELECT tenant_iso.set_tenant_token(current_setting('demo.token'), local => true) \g /dev/null
+SELECT tenant_iso.current_tenant(), count(*) AS orders FROM orders;
+COMMIT;
+RESET ROLE;
+RESET demo.token;
+
+\echo
+\echo '== 8. Column encryption: acme stores an encrypted SSN and a blind index'
+CREATE TABLE customers (
+	tenant_id text NOT NULL,
+	id int NOT NULL,
+	name text,
+	ssn bytea,				-- tenant_iso.encrypt(..., 'customers.ssn')
+	ssn_bidx bytea,			-- tenant_iso.blind_index(..., 'customers.ssn')
+	PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX ON customers (tenant_id, ssn_bidx);
+SELECT tenant_iso.protect('customers') \g /dev/null
+GRANT SELECT, INSERT, UPDATE, DELETE ON customers TO acme_app, globex_app, initech_app;
+SET ROLE acme_app;
+INSERT INTO customers (id, name, ssn, ssn_bidx)
+VALUES (1, 'Wile E. Coyote',
+		tenant_iso.encrypt('123-45-6789', 'customers.ssn'),
+		tenant_iso.blind_index('123-45-6789', 'customers.ssn'));
+SELECT id, name, length(ssn) AS ciphertext_bytes,
+	   tenant_iso.decrypt_text(ssn, 'customers.ssn') AS ssn
+  FROM customers;
+\echo '-- equality search without decrypting, through the blind index:'
+SELECT id, name FROM customers
+ WHERE ssn_bidx = tenant_iso.blind_index('123-45-6789', 'customers.ssn');
+DO $$
+DECLARE
+	c bytea := (SELECT ssn FROM customers WHERE id = 1);
+BEGIN
+	PERFORM tenant_iso.decrypt_text(c, 'customers.name');
+EXCEPTION WHEN others THEN RAISE NOTICE 'decrypting under another context: % %', SQLSTATE, SQLERRM; END $$;
+RESET ROLE;
+SET ROLE globex_app;
+INSERT INTO customers (id, name, ssn)
+VALUES (1, 'Hank Scorpio', tenant_iso.encrypt('219-09-9999', 'customers.ssn'));
+RESET ROLE;
+
+\echo
+\echo '== 9. Someone with disk access copies acme''s ciphertext into globex''s row'
+BEGIN;
+UPDATE customers g SET ssn = a.ssn
+  FROM customers a
+ WHERE a.tenant_id = 'acme' AND a.id = 1 AND g.tenant_id = 'globex' AND g.id = 1;
+SET ROLE globex_app;
+DO $$
+DECLARE
+	c bytea := (SELECT ssn FROM customers WHERE id = 1);
+BEGIN
+	PERFORM tenant_iso.decrypt_text(c, 'customers.ssn');
+EXCEPTION WHEN others THEN RAISE NOTICE 'globex opening acme''s ciphertext: % %', SQLSTATE, SQLERRM; END $$;
+ROLLBACK;
+
+\echo
+\echo '== 10. Key rotation: a new key version, then re-encryption in the background'
+SELECT tenant_iso.rotate_tenant_key('acme') AS new_acme_version;
+SELECT tenant_id, tenant_iso.key_version(ssn) AS ciphertext_version,
+	   (SELECT max(version) FROM tenant_iso.keys k
+		 WHERE k.tenant_id = c.tenant_id AND k.state = 'active') AS active_version
+  FROM customers c ORDER BY 1;
+SELECT tenant_iso.reencrypt('customers', 'ssn', 'customers.ssn') AS values_reencrypted;
+SELECT tenant_id, tenant_iso.key_version(ssn) AS ciphertext_version FROM customers ORDER BY 1;
+SET ROLE acme_app;
+SELECT tenant_iso.decrypt_text(ssn, 'customers.ssn') AS ssn,
+	   ssn_bidx = tenant_iso.blind_index('123-45-6789', 'customers.ssn') AS blind_index_still_matches
+  FROM customers;
+\echo '-- blind indexes follow the key version: recompute them as the tenant'
+UPDATE customers
+   SET ssn_bidx = tenant_iso.blind_index(tenant_iso.decrypt_text(ssn, 'customers.ssn'), 'customers.ssn');
+SELECT id, name FROM customers
+ WHERE ssn_bidx = tenant_iso.blind_index('123-45-6789', 'customers.ssn');
+RESET ROLE;
+
+\echo
+\echo '== 11. Crypto-shredding: initech leaves, its keys are destroyed'
+SET ROLE initech_app;
+INSERT INTO customers (id, name, ssn)
+VALUES (1, 'Peter Gibbons', tenant_iso.encrypt('078-05-1120', 'customers.ssn'));
+SELECT id, name, tenant_iso.decrypt_text(ssn, 'customers.ssn') AS ssn FROM customers;
+RESET ROLE;
+SELECT tenant_iso.shred_tenant('initech') AS keys_destroyed \g /dev/null
+SELECT state, count(*) AS initech_keys FROM tenant_iso.keys WHERE tenant_id = 'initech' GROUP BY state;
+SET ROLE initech_app;
+DO $$
+DECLARE
+	c bytea := (SELECT ssn FROM customers WHERE id = 1);
+BEGIN
+	PERFORM tenant_iso.decrypt_text(c, 'customers.ssn');
+EXCEPTION WHEN others THEN RAISE NOTICE 'after shred_tenant(): % %', SQLSTATE, SQLERRM; END $$;
+SELECT id, name, length(ssn) AS ciphertext_bytes FROM customers;
+RESET ROLE;
+
+\echo
+\echo 'Done.  Try it yourself: SET ROLE acme_app; SELECT * FROM orders;'

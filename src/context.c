@@ -36,12 +36,17 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "kdf.h"
 #include "tenant_iso.h"
 #include "token.h"
 
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static char *context_guc = NULL;
 static bool allow_context_change = false;
 static bool log_context_changes = false;
@@ -84,8 +89,13 @@ log_refusal(const char *reason)
 	ereport(LOG,
 			(errmsg("tenant_iso: refused tenant context change for role \"%s\": %s",
 					role_name_for_log(), reason),
-			 errhidestmt(true)));
+			 errhidestmt(true),
+			 errhidecontext(true)));
 }
+
+static void ti_context_hooks_init(void);
+static bool names_context_guc(const char *name);
+static void refuse_setting_stmt(const char *what);
 
 static bool
 check_context(char **newval, void **extra, GucSource source)
@@ -118,6 +128,8 @@ ti_context_init(void)
 							   PGC_USERSET,
 							   GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   check_context, assign_context, NULL);
+
+	ti_context_hooks_init();
 
 	DefineCustomBoolVariable("tenant_iso.log_context_changes",
 							 "Log every successful change of tenant context.",
@@ -215,6 +227,7 @@ apply_context(const char *value, bool local)
 		allow_context_change = false;
 	}
 	PG_END_TRY();
+	ti_fail_foreign_portals();
 
 	if (log_context_changes)
 		ereport(LOG,
@@ -222,7 +235,8 @@ apply_context(const char *value, bool local)
 						role_name_for_log(),
 						value[0] ? "entered" : "left",
 						value[0] ? " " : "", value),
-				 errhidestmt(true)));
+				 errhidestmt(true),
+				 errhidecontext(true)));
 }
 
 void
@@ -267,7 +281,8 @@ refuse_member_switch(const char *target)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("role \"%s\" is a tenant member and cannot switch tenants",
 					role_name_for_log()),
-			 errhidestmt(true)));
+			 errhidestmt(true),
+			 errhidecontext(true)));
 }
 
 PG_FUNCTION_INFO_V1(ti_set_tenant);
@@ -356,13 +371,30 @@ ti_set_tenant_token(PG_FUNCTION_ARGS)
 	ti_token	tok;
 	ti_token_status st;
 	bool		local = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	MemoryContext fn_cxt = CurrentMemoryContext;
 
 	require_extension();
 	if (PG_ARGISNULL(0))
 		refuse_token("null token", "invalid tenant token");
 	t = PG_GETARG_TEXT_PP(0);
 
-	ti_derive_key("token", key);
+	/* a failure here must not log the statement, which holds the token */
+	PG_TRY();
+	{
+		ti_derive_key("token", key);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(fn_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->hide_stmt = true;
+		edata->hide_ctx = true;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 	st = ti_token_verify(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), key, &tok);
 	ti_wipe(key, sizeof(key));
 	switch (st)
@@ -379,7 +411,8 @@ ti_set_tenant_token(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("token verification failed"),
-					 errhidestmt(true)));
+					 errhidestmt(true),
+					 errhidecontext(true)));
 	}
 	if (tok.expires <= unix_now())
 		refuse_token("token has expired", "tenant token has expired");
@@ -560,4 +593,47 @@ ti_context_guard_utility(Node *stmt)
 		default:
 			break;
 	}
+}
+
+/*
+ * set_config('tenant_iso.tenant', NULL, ...) is a RESET in disguise and
+ * bypasses the check hook; refuse any set_config() call that names the
+ * setting with a constant.  (With a computed name it can still only clear a
+ * switcher's context, never enter one; see the README.)
+ */
+static bool
+find_set_config(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_SET_CONFIG)
+	{
+		Node	   *arg = linitial(((FuncExpr *) node)->args);
+
+		while (arg && IsA(arg, RelabelType))
+			arg = (Node *) ((RelabelType *) arg)->arg;
+		if (arg && IsA(arg, Const) && !((Const *) arg)->constisnull &&
+			names_context_guc(TextDatumGetCString(((Const *) arg)->constvalue)))
+			return true;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, find_set_config, context, 0);
+	return expression_tree_walker(node, find_set_config, context);
+}
+
+static void
+context_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+	if (query->commandType != CMD_UTILITY &&
+		query_tree_walker(query, find_set_config, NULL, 0))
+		refuse_setting_stmt("set_config() of tenant_iso.tenant");
+}
+
+static void
+ti_context_hooks_init(void)
+{
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = context_post_parse_analyze;
 }

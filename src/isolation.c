@@ -114,6 +114,14 @@ build_tenant_qual(Relation rel, const char *column)
 	return op;
 }
 
+/*
+ * Set only inside the reencrypt() background worker, which runs nothing but
+ * its own statements as the table's owner: its policies admit every tenant
+ * (the owner could disable row security outside a tenant context anyway).
+ * Not reachable from SQL.
+ */
+bool		ti_maintenance_worker = false;
+
 static List *
 tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 {
@@ -126,7 +134,14 @@ tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	if (column == NULL)
 		return NIL;
 
-	qual = build_tenant_qual(rel, column);
+	if (ti_maintenance_worker)
+	{
+		if (!permissive)
+			return NIL;
+		qual = (Expr *) makeBoolConst(true, false);
+	}
+	else
+		qual = build_tenant_qual(rel, column);
 	policy = palloc0(sizeof(RowSecurityPolicy));
 	policy->policy_name = pstrdup(permissive ? "tenant_iso_permissive" : "tenant_iso_restrictive");
 	policy->polcmd = '*';
@@ -302,6 +317,24 @@ guard_create_table(CreateStmt *stmt)
 		guard_fk_constraint(lfirst(lc));
 }
 
+/* Only ENABLE/FORCE ROW LEVEL SECURITY and column defaults. */
+static bool
+alter_is_protective(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		if (cmd->subtype != AT_EnableRowSecurity &&
+			cmd->subtype != AT_ForceRowSecurity &&
+			cmd->subtype != AT_ColumnDefault)
+			return false;
+	}
+	return true;
+}
+
 static bool
 explain_has_analyze(ExplainStmt *stmt)
 {
@@ -338,7 +371,44 @@ guard_whole_table(Node *parsetree)
 			}
 			break;
 		case T_AlterTableStmt:
-			guard_alter_table((AlterTableStmt *) parsetree);
+			{
+				AlterTableStmt *at = (AlterTableStmt *) parsetree;
+				Oid			relid = rangevar_oid(at->relation);
+
+				guard_alter_table(at);
+				/*
+				 * Anything else that alters a protected table (constraints
+				 * validated over every row, column rewrites with USING,
+				 * generated columns, owner changes) would run over every
+				 * tenant's rows.  Only what protect() itself does is left.
+				 */
+				if (tree_is_protected(relid) && !alter_is_protective(at))
+					refuse("ALTER TABLE on a protected table", relid);
+				break;
+			}
+		case T_IndexStmt:
+			{
+				Oid			relid = rangevar_oid(((IndexStmt *) parsetree)->relation);
+
+				if (tree_is_protected(relid))
+					refuse("creating an index on a protected table", relid);
+				break;
+			}
+		case T_CreateStatsStmt:
+			foreach(lc, ((CreateStatsStmt *) parsetree)->relations)
+			{
+				Node	   *n = lfirst(lc);
+				Oid			relid = IsA(n, RangeVar) ? rangevar_oid((RangeVar *) n) : InvalidOid;
+
+				if (tree_is_protected(relid))
+					refuse("creating statistics on a protected table", relid);
+			}
+			break;
+		case T_DropOwnedStmt:
+			refuse("DROP OWNED", InvalidOid);
+			break;
+		case T_ReassignOwnedStmt:
+			refuse("REASSIGN OWNED", InvalidOid);
 			break;
 		case T_RenameStmt:
 			{
@@ -534,13 +604,16 @@ static void
 remember(List **list, const void *key)
 {
 	const char *t = ti_effective_tenant();
-	OpenRun    *r = MemoryContextAllocZero(TopMemoryContext, sizeof(OpenRun));
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	OpenRun    *r = palloc0(sizeof(OpenRun));
 
 	r->key = key;
 	r->has_tenant = (t != NULL);
 	if (t)
 		strlcpy(r->tenant, t, NAMEDATALEN);
+	/* the list cells must outlive any subtransaction: TopMemoryContext */
 	*list = lappend(*list, r);
+	MemoryContextSwitchTo(old);
 }
 
 static OpenRun *
@@ -697,6 +770,34 @@ forget_portal(const char *name)
 	}
 }
 
+/*
+ * After a context switch: a WITH HOLD cursor opened under another context
+ * is materialised and could be read (e.g. through a PL/pgSQL refcursor)
+ * without the executor, so mark it failed.  Any later FETCH then fails with
+ * 55000 ("portal cannot be run").
+ */
+void
+ti_fail_foreign_portals(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, open_portals)
+	{
+		OpenRun    *r = lfirst(lc);
+		const char *t = ti_effective_tenant();
+		bool		same = (t == NULL) ? !r->has_tenant :
+			(r->has_tenant && strcmp(t, r->tenant) == 0);
+		Portal		portal;
+
+		if (same)
+			continue;
+		portal = GetPortalByName((const char *) r->key);
+		if (portal != NULL && (portal->cursorOptions & CURSOR_OPT_HOLD) &&
+			portal->status == PORTAL_READY)
+			MarkPortalFailed(portal);
+	}
+}
+
 /* ---------------------------------------------------------------------
  * The utility hook
  * --------------------------------------------------------------------- */
@@ -783,6 +884,9 @@ ti_isolation_init(void)
 	row_security_policy_hook_permissive = permissive_hook;
 	prev_restrictive_hook = row_security_policy_hook_restrictive;
 	row_security_policy_hook_restrictive = restrictive_hook;
+#else
+	(void) permissive_hook;
+	(void) restrictive_hook;
 #endif
 
 	prev_utility_hook = ProcessUtility_hook;

@@ -202,6 +202,10 @@ load_tenant_keys(const char *tenant)
 		if (strcmp(loaded_tenants[i], tenant) == 0)
 			return;
 
+	/* make room first, so that all of one tenant's keys fit together */
+	if (n_cached > MAX_CACHED_KEYS / 2)
+		ti_keys_flush();
+
 	rel = table_open(data_keys_relid(), AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	PG_TRY();
@@ -334,8 +338,16 @@ store_new_key(const char *tenant, bool retire_current)
 		}
 		values[1] = Int32GetDatum((int32) version);
 		values[2] = PointerGetDatum(wrapped);
-		rc = SPI_execute_with_args("INSERT INTO tenant_iso.data_keys (tenant_id, version, state, wrapped) "
-								   "VALUES ($1, $2, 'active', $3)",
+		/*
+		 * A concurrent first use may have created the key already: then
+		 * nothing is inserted (after waiting for it to commit), and the
+		 * caller reloads and finds that one.  Rotation must insert.
+		 */
+		rc = SPI_execute_with_args(retire_current ?
+								   "INSERT INTO tenant_iso.data_keys (tenant_id, version, state, wrapped) "
+								   "VALUES ($1, $2, 'active', $3)" :
+								   "INSERT INTO tenant_iso.data_keys (tenant_id, version, state, wrapped) "
+								   "VALUES ($1, $2, 'active', $3) ON CONFLICT DO NOTHING",
 								   3, argtypes, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not store a data key");
@@ -622,19 +634,28 @@ ti_rewrap_keys(PG_FUNCTION_ARGS)
 	uint8		old_kek[TI_KEY_LEN];
 	volatile bool have_old = false;
 	volatile int rewrapped = 0;
+	Oid			save_userid;
+	int			save_sec;
 	uint64		i;
 	Oid			argtypes[3] = {BYTEAOID, TEXTOID, INT4OID};
 
 	ti_derive_key("kek", kek);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rel_owner(data_keys_relid()),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	PG_TRY();
 	{
+		SPITupleTable *tt;
+		uint64		n;
+
 		if (SPI_execute("SELECT tenant_id, version, wrapped FROM tenant_iso.data_keys "
 						"WHERE wrapped IS NOT NULL ORDER BY 1, 2 FOR UPDATE", false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read data keys");
-		for (i = 0; i < SPI_processed; i++)
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		for (i = 0; i < n; i++)
 		{
-			SPITupleTable *tt = SPI_tuptable;
 			HeapTuple	tup = tt->vals[i];
 			bool		isnull;
 			char	   *tenant = TextDatumGetCString(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
@@ -679,13 +700,13 @@ ti_rewrap_keys(PG_FUNCTION_ARGS)
 									  3, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not store a rewrapped data key");
 			rewrapped++;
-			SPI_tuptable = tt;
 		}
 	}
 	PG_FINALLY();
 	{
 		ti_wipe(kek, sizeof(kek));
 		ti_wipe(old_kek, sizeof(old_kek));
+		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
 	SPI_finish();

@@ -11,8 +11,10 @@
  * UPDATE), rewrites them and commits.  Each batch is atomic, and a row is
  * only ever replaced by a ciphertext of the same plaintext, so a crash
  * (kill -9) loses nothing: rerunning finds the rows still under old
- * versions.  The worker runs as the bootstrap superuser, after the caller's
- * UPDATE privilege on the table was checked.
+ * versions.  The worker runs as the table's owner (never a superuser), after
+ * the caller's SELECT and UPDATE privileges were checked; inside it, and only
+ * there, the tenant policies admit every tenant (ti_maintenance_worker).
+ * Partitions and inheritance children are processed one leaf at a time.
  *
  * Shared state is one DSM segment (ReencryptShared); the worker writes only
  * processed, failed and errmsg.  Error messages never carry values.
@@ -21,6 +23,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -35,6 +38,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_class.h"
+#include "storage/pmsignal.h"
+#include "utils/syscache.h"
+#include "access/htup_details.h"
 
 #include "keys.h"
 #include "tenant_iso.h"
@@ -43,11 +51,13 @@ typedef struct ReencryptShared
 {
 	Oid			dbid;
 	Oid			relid;
+	Oid			owner;
 	int32		batch_size;
 	NameData	column;
 	NameData	tenant_column;
 	int64		processed;
 	bool		failed;
+	bool		finished;
 	char		errmsg[512];
 	int32		context_len;
 	char		context[FLEXIBLE_ARRAY_MEMBER];
@@ -78,6 +88,12 @@ ti_needs_reencrypt(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(needs_work(tenant, PG_GETARG_BYTEA_PP(1)));
 }
 
+/*
+ * Rewrite the values of one block range of one leaf table that are under
+ * an older key version.  No row locks are taken up front: each UPDATE
+ * matches the ciphertext it read, so a value changed concurrently is simply
+ * left for the next run.
+ */
 static int64
 reencrypt_range(ReencryptShared *sh, const char *sql_select, const char *sql_update,
 				BlockNumber start, BlockNumber end)
@@ -108,9 +124,11 @@ reencrypt_range(ReencryptShared *sh, const char *sql_select, const char *sql_upd
 		bytea	   *ct = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
 		bytea	   *pt;
 		bytea	   *nct;
-		Oid			uargtypes[2] = {BYTEAOID, TIDOID};
-		Datum		uvalues[2];
+		Oid			uargtypes[3] = {BYTEAOID, TIDOID, BYTEAOID};
+		Datum		uvalues[3];
 
+		if (!needs_work(tenant, ct))
+			continue;
 		pt = ti_decrypt_for(tenant, sh->context, sh->context_len,
 							(uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct));
 		nct = ti_encrypt_for(tenant, sh->context, sh->context_len,
@@ -118,11 +136,81 @@ reencrypt_range(ReencryptShared *sh, const char *sql_select, const char *sql_upd
 		memset(VARDATA(pt), 0, VARSIZE(pt) - VARHDRSZ);
 		uvalues[0] = PointerGetDatum(nct);
 		uvalues[1] = tid;
-		if (SPI_execute_with_args(sql_update, 2, uargtypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
+		uvalues[2] = PointerGetDatum(ct);
+		if (SPI_execute_with_args(sql_update, 3, uargtypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not store a re-encrypted value");
 		done += SPI_processed;
 	}
 	return done;
+}
+
+static void
+batch_begin(void)
+{
+	if (!PostmasterIsAlive())
+		proc_exit(1);
+	CHECK_FOR_INTERRUPTS();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+batch_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* Re-encrypt one leaf table (a plain table, a partition or a child). */
+static void
+reencrypt_leaf(ReencryptShared *sh, Oid leaf)
+{
+	char	   *relname;
+	char	   *sql_select;
+	char	   *sql_update;
+	BlockNumber nblocks = 0;
+	BlockNumber step = 1;
+	BlockNumber b;
+	const char *tcol = quote_identifier(NameStr(sh->tenant_column));
+	const char *col = quote_identifier(NameStr(sh->column));
+
+	batch_begin();
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
+										 get_rel_name(leaf));
+	sql_select = MemoryContextStrdup(TopMemoryContext,
+									 psprintf("SELECT t.ctid, t.%s::text, t.%s FROM ONLY %s t "
+											  "WHERE t.ctid >= $1 AND t.ctid < $2 "
+											  "AND t.%s IS NOT NULL AND t.%s IS NOT NULL",
+											  tcol, col, relname, col, tcol));
+	sql_update = MemoryContextStrdup(TopMemoryContext,
+									 psprintf("UPDATE ONLY %s SET %s = $1 WHERE ctid = $2 AND %s = $3",
+											  relname, col, col));
+	if (SPI_execute(psprintf("SELECT pg_relation_size(%u::oid::regclass) / current_setting('block_size')::int, "
+							 "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = %u",
+							 leaf, leaf), true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		double		per_block;
+
+		nblocks = (BlockNumber) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 1, &isnull));
+		per_block = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 2, &isnull));
+		if (per_block >= 1)
+			step = Max(1, (BlockNumber) (sh->batch_size / per_block));
+	}
+	batch_end();
+
+	for (b = 0; b < nblocks; b += step)
+	{
+		batch_begin();
+		sh->processed += reencrypt_range(sh, sql_select, sql_update, b, b + step);
+		batch_end();
+	}
+	pfree(sql_select);
+	pfree(sql_update);
 }
 
 void
@@ -130,12 +218,6 @@ ti_reencrypt_worker_main(Datum main_arg)
 {
 	dsm_segment *seg;
 	ReencryptShared *sh;
-	char	   *relname;
-	char	   *sql_select;
-	char	   *sql_update;
-	volatile BlockNumber nblocks = 0;
-	volatile BlockNumber step;
-	volatile BlockNumber b;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -143,62 +225,37 @@ ti_reencrypt_worker_main(Datum main_arg)
 	if (seg == NULL)
 		proc_exit(1);
 	sh = dsm_segment_address(seg);
+	/*
+	 * Connect as the bootstrap superuser (the owner may be NOLOGIN), then
+	 * become the table's owner, as SET ROLE would: its triggers and index
+	 * expressions run with its rights, never a superuser's.
+	 */
 	BackgroundWorkerInitializeConnectionByOid(sh->dbid, BOOTSTRAP_SUPERUSERID, 0);
 	pgstat_report_appname("tenant_iso reencrypt");
+	StartTransactionCommand();
+	SetCurrentRoleId(sh->owner, superuser_arg(sh->owner));
+	CommitTransactionCommand();
+	ti_maintenance_worker = true;
 
 	PG_TRY();
 	{
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(sh->relid)),
-											 get_rel_name(sh->relid));
-		if (relname == NULL)
-			elog(ERROR, "table to re-encrypt no longer exists");
-		sql_select = MemoryContextStrdup(TopMemoryContext,
-										 psprintf("SELECT t.ctid, t.%s::text, t.%s FROM %s t "
-												  "WHERE t.ctid >= $1 AND t.ctid < $2 AND t.%s IS NOT NULL "
-												  "AND t.%s IS NOT NULL "
-												  "AND tenant_iso._needs_reencrypt(t.%s::text, t.%s) FOR UPDATE",
-												  quote_identifier(NameStr(sh->tenant_column)),
-												  quote_identifier(NameStr(sh->column)), relname,
-												  quote_identifier(NameStr(sh->column)),
-												  quote_identifier(NameStr(sh->tenant_column)),
-												  quote_identifier(NameStr(sh->tenant_column)),
-												  quote_identifier(NameStr(sh->column))));
-		sql_update = MemoryContextStrdup(TopMemoryContext,
-										 psprintf("UPDATE %s SET %s = $1 WHERE ctid = $2",
-												  relname, quote_identifier(NameStr(sh->column))));
-		if (SPI_execute(psprintf("SELECT pg_relation_size('%u'::oid::regclass) / current_setting('block_size')::int, "
-								 "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = %u",
-								 sh->relid, sh->relid), true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			bool		isnull;
-			double		per_block;
+		List	   *leaves;
+		ListCell   *lc;
 
-			nblocks = (BlockNumber) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1, &isnull));
-			per_block = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 2, &isnull));
-			step = (per_block >= 1) ? Max(1, (BlockNumber) (sh->batch_size / per_block)) : 1;
-		}
-		else
-			step = 1;
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-
-		for (b = 0; b < nblocks; b += step)
+		batch_begin();
+		leaves = NIL;
 		{
-			CHECK_FOR_INTERRUPTS();
-			StartTransactionCommand();
-			SPI_connect();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			sh->processed += reencrypt_range(sh, sql_select, sql_update, b, b + step);
-			SPI_finish();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			List	   *all = find_all_inheritors(sh->relid, AccessShareLock, NULL);
+
+			foreach(lc, all)
+				if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+					leaves = lappend_oid(leaves, lfirst_oid(lc));
+			MemoryContextSwitchTo(old);
 		}
+		batch_end();
+		foreach(lc, leaves)
+			reencrypt_leaf(sh, lfirst_oid(lc));
 	}
 	PG_CATCH();
 	{
@@ -213,8 +270,22 @@ ti_reencrypt_worker_main(Datum main_arg)
 	}
 	PG_END_TRY();
 	ti_keys_flush();
+	sh->finished = true;
 	dsm_detach(seg);
 	proc_exit(0);
+}
+
+static Oid
+get_rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
 
 PG_FUNCTION_INFO_V1(ti_reencrypt);
@@ -244,6 +315,12 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 	context = PG_ARGISNULL(2) ? cstring_to_text("") : PG_GETARG_TEXT_PP(2);
 	batch = PG_ARGISNULL(3) ? 1000 : PG_GETARG_INT32(3);
 
+	if (ti_in_tenant_context())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("reencrypt() is not allowed in a tenant context"),
+				 errdetail("It rewrites the rows of every tenant."),
+				 errhint("Run it as an administrator that is not a tenant member, outside any tenant context.")));
 	if (batch < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -267,7 +344,8 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" is not of type bytea", column)));
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT | ACL_UPDATE) != ACLCHECK_OK)
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", get_rel_name(relid))));
@@ -281,6 +359,7 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 	memset(sh, 0, size);
 	sh->dbid = MyDatabaseId;
 	sh->relid = relid;
+	sh->owner = get_rel_owner(relid);
 	sh->batch_size = batch;
 	namestrcpy(&sh->column, column);
 	namestrcpy(&sh->tenant_column, tenant_column);
@@ -309,7 +388,10 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 				 errmsg("the reencrypt() background worker did not start")));
 	PG_TRY();
 	{
-		(void) WaitForBackgroundWorkerShutdown(handle);
+		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+			ereport(FATAL,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("postmaster exited during reencrypt()")));
 	}
 	PG_CATCH();
 	{
@@ -319,6 +401,11 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	processed = sh->processed;
+	if (!sh->failed && !sh->finished)
+	{
+		sh->failed = true;
+		strlcpy(sh->errmsg, "the background worker exited early", sizeof(sh->errmsg));
+	}
 	if (sh->failed)
 	{
 		char	   *msg = pstrdup(sh->errmsg);

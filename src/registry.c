@@ -87,8 +87,10 @@ registry_relcache_cb(Datum arg, Oid relid)
 			invalidate(i);
 		return;
 	}
-	if (!oids_valid)
-		return;
+	/*
+	 * Compare with the last known OIDs even when they are being looked up
+	 * again: several invalidations arrive together, and each must count.
+	 */
 	for (i = 0; i < REG_COUNT; i++)
 	{
 		if (reg_oids[i] == relid)

@@ -39,6 +39,10 @@ extern const char *ti_protected_column(Oid relid);
 extern bool ti_any_protected(void);
 extern uint64 ti_registry_generation(void);
 
+/* isolation.c */
+extern bool ti_maintenance_worker;
+extern void ti_fail_foreign_portals(void);
+
 /* context.c */
 extern const char *ti_effective_tenant(void);
 extern bool ti_in_tenant_context(void);

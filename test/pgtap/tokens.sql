@@ -1,0 +1,450 @@
+-- test/pgtap/tokens.sql: signed tenant tokens (issue_token / set_tenant_token).
+--
+-- Happy path for a role that is neither member nor switcher; altered,
+-- forged, truncated, extended, empty, garbage and NULL tokens; expiry and
+-- replay after expiry; unknown and suspended tenants; a member presenting a
+-- token for another tenant; uniqueness; the token never appearing in an
+-- error; privileges and argument checks of issue_token.
+--
+-- Token format (design brief): 'ti1.' || base64url(payload || HMAC-SHA256),
+-- payload = version(1) | expiry int64 BE | nonce(16) | idlen(1) | id.
+-- The helpers tok_s.raw() / tok_s.enc() decode and re-encode it, so that
+-- forgeries change exactly the field they mean to change.
+--
+-- Roles (cluster-wide) carry the prefix tok_ and are dropped at the end.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS tenant_iso;
+
+DROP ROLE IF EXISTS tok_plain, tok_m, tok_pool, tok_issuer;
+CREATE ROLE tok_plain;    -- neither member nor switcher: enters with tokens only
+CREATE ROLE tok_m;        -- member of acme
+CREATE ROLE tok_pool;     -- switcher
+CREATE ROLE tok_issuer;   -- granted EXECUTE on issue_token
+
+SELECT tenant_iso.create_tenant(t) FROM unnest(ARRAY['acme', 'beta', 'gone', 'susp']) t \g /dev/null
+SELECT tenant_iso.add_member('tok_m', 'acme') \g /dev/null
+SELECT tenant_iso.grant_switch('tok_pool') \g /dev/null
+
+CREATE TABLE public.tok_data (tenant_id text NOT NULL, v int NOT NULL);
+INSERT INTO public.tok_data VALUES ('acme', 1), ('acme', 2), ('beta', 3), ('susp', 4), ('gone', 5);
+SELECT tenant_iso.protect('public.tok_data') \g /dev/null
+GRANT SELECT ON public.tok_data TO tok_plain, tok_m, tok_pool, tok_issuer;
+
+CREATE SCHEMA tok_s;
+GRANT USAGE ON SCHEMA tok_s TO PUBLIC;
+-- the raw bytes of a token (payload || mac)
+CREATE FUNCTION tok_s.raw(t text) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+	SELECT decode(b || repeat('=', (4 - length(b) % 4) % 4), 'base64')
+	  FROM (SELECT translate(substr(t, 5), '-_', '+/') AS b) s $$;
+-- the token text for raw bytes
+CREATE FUNCTION tok_s.enc(r bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT 'ti1.' || rtrim(translate(replace(encode(r, 'base64'), E'\n', ''), '+/', '-_'), '=') $$;
+-- the expiry field (Unix seconds)
+CREATE FUNCTION tok_s.expiry(t text) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+	SELECT ('x' || encode(substring(tok_s.raw(t) FROM 2 FOR 8), 'hex'))::bit(64)::bigint $$;
+-- the token with its expiry field replaced (MAC left as it was)
+CREATE FUNCTION tok_s.with_expiry(t text, e bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT tok_s.enc(overlay(tok_s.raw(t) PLACING decode(lpad(to_hex(e), 16, '0'), 'hex') FROM 2 FOR 8)) $$;
+-- the token with character i (1-based) replaced by another base64url character
+CREATE FUNCTION tok_s.flip(t text, i int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT overlay(t PLACING CASE WHEN substr(t, i, 1) = 'A' THEN 'B' ELSE 'A' END FROM i FOR 1) $$;
+-- which tenants' rows the current role sees
+CREATE FUNCTION tok_s.seen() RETURNS text LANGUAGE sql STABLE AS $$
+	SELECT coalesce(string_agg(tenant_id || ':' || n, ',' ORDER BY tenant_id), '')
+	  FROM (SELECT tenant_id, count(*) n FROM public.tok_data GROUP BY tenant_id) s $$;
+-- every text field of the error set_tenant_token raises for a token
+CREATE FUNCTION tok_s.error_of(t text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; m text; d text; h text; c text;
+BEGIN
+	PERFORM tenant_iso.set_tenant_token(t);
+	RETURN 'no error';
+EXCEPTION WHEN others THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL,
+		h = PG_EXCEPTION_HINT, c = PG_EXCEPTION_CONTEXT;
+	RETURN st || ' | ' || m || ' | ' || coalesce(d, '') || ' | ' || coalesce(h, '') || ' | ' || coalesce(c, '');
+END $$;
+-- true when no text field of that error contains the token or a piece of it
+CREATE FUNCTION tok_s.error_hides(t text) RETURNS boolean LANGUAGE sql AS $$
+	SELECT e <> 'no error' AND strpos(e, t) = 0 AND strpos(e, substr(t, 5, 16)) = 0
+	   AND strpos(e, substr(t, length(t) - 15)) = 0
+	  FROM (SELECT tok_s.error_of(t) AS e) s $$;
+-- present a token the way an application wrapper with dynamic SQL would
+-- (the token is a literal in the statement text); errors are swallowed
+CREATE FUNCTION tok_s.present(t text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('SELECT tenant_iso.set_tenant_token(%L)', t);
+EXCEPTION WHEN others THEN
+	NULL;
+END $$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tok_s TO PUBLIC;
+-- The server log, when this superuser session can read it: the file named
+-- by pg_current_logfile(), or server.log in the data directory (where
+-- scripts/test and test/lib/cluster.sh have pg_ctl write it).  These run as
+-- the superuser only.
+CREATE FUNCTION tok_s.log_file() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE f text := coalesce(pg_current_logfile(), 'server.log');
+BEGIN
+	PERFORM pg_stat_file(f);
+	RETURN f;
+EXCEPTION WHEN others THEN
+	RETURN NULL;
+END $$;
+CREATE FUNCTION tok_s.log_size() RETURNS bigint LANGUAGE sql AS
+	$$ SELECT (pg_stat_file(tok_s.log_file())).size $$;
+CREATE FUNCTION tok_s.log_since(off bigint) RETURNS text LANGUAGE sql AS
+	$$ SELECT pg_read_file(tok_s.log_file(), off, tok_s.log_size() - off) $$;
+REVOKE ALL ON FUNCTION tok_s.log_file(), tok_s.log_size(), tok_s.log_since(bigint) FROM PUBLIC;
+
+-- tokens issued by the superuser, kept in psql variables
+SELECT tenant_iso.issue_token('acme') AS tok_acme,
+       tenant_iso.issue_token('acme') AS tok_acme2,
+       tenant_iso.issue_token('beta') AS tok_beta,
+       tenant_iso.issue_token('gone') AS tok_gone,
+       tenant_iso.issue_token('susp') AS tok_susp,
+       tenant_iso.issue_token('acme', '1 second') AS tok_1s \gset
+
+SELECT plan(117);
+
+-- ===================================================================
+-- 1. Format and uniqueness
+-- ===================================================================
+SELECT matches(:'tok_acme'::text, '^ti1\.[A-Za-z0-9_-]+$', 'a token is ti1. followed by base64url');
+SELECT is(length(tok_s.raw(:'tok_acme'::text)), 1 + 8 + 16 + 1 + 4 + 32,
+	'decoded: version, expiry, nonce, id length, id (acme) and a 32-byte MAC');
+SELECT is(tok_s.enc(tok_s.raw(:'tok_acme'::text)), :'tok_acme'::text,
+	'(test helper) decoding and re-encoding gives the token back');
+SELECT is(get_byte(tok_s.raw(:'tok_acme'::text), 0), 1, 'version byte is 1');
+SELECT is(get_byte(tok_s.raw(:'tok_acme'::text), 25), 4, 'id length byte is 4');
+SELECT is(substring(tok_s.raw(:'tok_acme'::text) FROM 27 FOR 4), 'acme'::bytea, 'the id is acme');
+SELECT ok(tok_s.expiry(:'tok_acme'::text) BETWEEN extract(epoch FROM now())::bigint + 290
+                                        AND extract(epoch FROM now())::bigint + 310,
+	'the default lifetime is 5 minutes');
+SELECT isnt(:'tok_acme'::text, :'tok_acme2'::text, 'two tokens for the same tenant differ');
+SELECT isnt(substring(tok_s.raw(:'tok_acme'::text) FROM 10 FOR 16), substring(tok_s.raw(:'tok_acme2'::text) FROM 10 FOR 16),
+	'... in their random nonce');
+SELECT is((SELECT count(DISTINCT tenant_iso.issue_token('acme'))::int FROM generate_series(1, 50)), 50,
+	'50 tokens issued in one statement are all different');
+
+-- ===================================================================
+-- 2. Happy path: a plain role enters via a token
+-- ===================================================================
+SET ROLE tok_plain;
+SELECT is(tenant_iso.current_tenant(), NULL, 'plain role: no tenant at first');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant('acme')$$, '42501', NULL,
+	'plain role: set_tenant is refused (not a switcher)');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_acme'::text),
+	'plain role: set_tenant_token(acme token)');
+SELECT is(tenant_iso.current_tenant(), 'acme', 'plain role: now in acme');
+SELECT is(tok_s.seen(), 'acme:2', 'plain role: sees only acme rows');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant('beta')$$, '42501', NULL,
+	'plain role in a token context: still cannot set_tenant');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_beta'::text),
+	'plain role: a token for beta moves it to beta');
+SELECT is(tok_s.seen(), 'beta:1', 'plain role: sees only beta rows');
+SELECT lives_ok($$SELECT tenant_iso.reset_tenant()$$, 'plain role: reset_tenant leaves the token context');
+SELECT is(tenant_iso.current_tenant(), NULL, 'plain role: no tenant after reset_tenant');
+
+-- ===================================================================
+-- 3. Altered, forged and malformed tokens: 28000, context unchanged
+-- ===================================================================
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.flip(:'tok_acme'::text, length(:'tok_acme'::text) / 2)),
+	'28000', 'invalid tenant token', 'one character in the middle flipped -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.flip(:'tok_acme'::text, 5)),
+	'28000', 'invalid tenant token', 'first character after the prefix flipped -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.flip(:'tok_acme'::text, length(:'tok_acme'::text))),
+	'28000', 'invalid tenant token', 'last character flipped -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.enc(overlay(tok_s.raw(:'tok_acme'::text) PLACING 'beta'::bytea FROM 27 FOR 4))),
+	'28000', 'invalid tenant token', 'tenant id changed from acme to beta (same length, old MAC) -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.enc(overlay(tok_s.raw(:'tok_acme'::text) PLACING '\x05'::bytea || 'acmex'::bytea FROM 26 FOR 5))),
+	'28000', 'invalid tenant token', 'tenant id changed to a longer one -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.with_expiry(:'tok_acme'::text, tok_s.expiry(:'tok_acme'::text) + 86400 * 365)),
+	'28000', 'invalid tenant token', 'expiry pushed a year later (old MAC) -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.enc(set_byte(tok_s.raw(:'tok_acme'::text), 0, 2))),
+	'28000', 'invalid tenant token', 'version byte changed to 2 -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.enc(set_byte(tok_s.raw(:'tok_acme'::text), 61, get_byte(tok_s.raw(:'tok_acme'::text), 61) # 1))),
+	'28000', 'invalid tenant token', 'one bit of the MAC flipped -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.enc(substring(tok_s.raw(:'tok_beta'::text) FROM 1 FOR 30) || substring(tok_s.raw(:'tok_acme'::text) FROM 31))),
+	'28000', 'invalid tenant token', 'beta payload spliced with acme''s MAC -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.enc(substring(tok_s.raw(:'tok_1s'::text) FROM 1 FOR 9) || substring(tok_s.raw(:'tok_acme'::text) FROM 10))),
+	'28000', 'invalid tenant token', 'expiry of one token, nonce, id and MAC of another -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', left(:'tok_acme'::text, -1)),
+	'28000', 'invalid tenant token', 'truncated by one character -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', left(:'tok_acme'::text, -4)),
+	'28000', 'invalid tenant token', 'truncated by four characters -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', left(:'tok_acme'::text, length(:'tok_acme'::text) / 2)),
+	'28000', 'invalid tenant token', 'truncated to half -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.enc(substring(tok_s.raw(:'tok_acme'::text) FROM 1 FOR 61))),
+	'28000', 'invalid tenant token', 'last MAC byte removed (well-formed base64url) -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_acme'::text || 'A'),
+	'28000', 'invalid tenant token', 'extended by one character -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_acme'::text || 'AAAA'),
+	'28000', 'invalid tenant token', 'extended by four characters -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.enc(tok_s.raw(:'tok_acme'::text) || '\x00'::bytea)),
+	'28000', 'invalid tenant token', 'extended by one byte -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_acme'::text || ' '),
+	'28000', 'invalid tenant token', 'trailing space -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', ' ' || :'tok_acme'::text),
+	'28000', 'invalid tenant token', 'leading space -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', 'TI1.' || substr(:'tok_acme'::text, 5)),
+	'28000', 'invalid tenant token', 'prefix in upper case -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', 'ti2.' || substr(:'tok_acme'::text, 5)),
+	'28000', 'invalid tenant token', 'another prefix -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		overlay(:'tok_acme'::text PLACING '+' FROM length(:'tok_acme'::text) / 2 FOR 1)),
+	'28000', 'invalid tenant token', 'a character of the standard base64 alphabet (+) -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('')$$, '28000', 'invalid tenant token', 'empty token -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti1.')$$, '28000', 'invalid tenant token', 'prefix only -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('hello world')$$, '28000', 'invalid tenant token',
+	'garbage -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti1.!!!!%%%%')$$, '28000', 'invalid tenant token',
+	'prefix and garbage -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti1.' || repeat('A', 100000))$$, '28000',
+	'invalid tenant token', 'a 100 kB token -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token(NULL)$$, '28000', 'invalid tenant token', 'NULL token -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token(NULL, true)$$, '28000', 'invalid tenant token',
+	'NULL token, local -> 28000');
+SELECT is(tenant_iso.current_tenant(), NULL, 'after all refused tokens, the plain role still has no tenant');
+SELECT throws_ok($$SELECT count(*) FROM public.tok_data$$, '42501', 'no tenant context',
+	'... and cannot read protected rows');
+RESET ROLE;
+
+-- ===================================================================
+-- 4. Expiry and replay after expiry
+-- ===================================================================
+SELECT tenant_iso.issue_token('acme', '2 seconds') AS tok_2s \gset
+SET ROLE tok_plain;
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_2s'::text),
+	'a 2-second token works right after it was issued');
+SELECT is(tenant_iso.current_tenant(), 'acme', '... entering acme');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_2s'::text),
+	'the same token can be used again before it expires');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT pg_sleep(2.1) \g /dev/null
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_1s'::text),
+	'28000', 'tenant token has expired', 'a 1-second token is refused 2.1 s later (28000)');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_2s'::text),
+	'28000', 'tenant token has expired', 'the token used before is refused once expired (replay after expiry)');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L, true)', :'tok_2s'::text),
+	'28000', 'tenant token has expired', '... also with local => true');
+SELECT is(tenant_iso.current_tenant(), NULL, 'the expired token did not set any context');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
+		tok_s.with_expiry(:'tok_2s'::text, tok_s.expiry(:'tok_2s'::text) + 3600)),
+	'28000', 'invalid tenant token', 'the expired token with its expiry moved forward -> 28000 (MAC)');
+RESET ROLE;
+
+-- ===================================================================
+-- 5. Unknown and suspended tenants
+-- ===================================================================
+DELETE FROM tenant_iso.tenants WHERE tenant_id = 'gone';
+SELECT is((SELECT count(*)::int FROM tenant_iso.tenants WHERE tenant_id = 'gone'), 0,
+	'(setup) tenant gone was deleted');
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_gone'::text),
+	'28000', 'tenant token names an unknown tenant', 'a valid token for a deleted tenant -> 28000');
+SELECT is(tenant_iso.current_tenant(), NULL, '... no context');
+RESET ROLE;
+
+SELECT tenant_iso.suspend_tenant('susp') \g /dev/null
+SELECT throws_ok($$SELECT tenant_iso.issue_token('susp')$$, '55000', 'tenant "susp" is suspended',
+	'issue_token for a suspended tenant -> 55000');
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_susp'::text),
+	'28000', 'tenant token names a suspended tenant', 'a valid token for a suspended tenant -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L, true)', :'tok_susp'::text),
+	'28000', 'tenant token names a suspended tenant', '... also with local => true');
+SELECT is(tenant_iso.current_tenant(), NULL, '... no context');
+RESET ROLE;
+SELECT tenant_iso.resume_tenant('susp') \g /dev/null
+SET ROLE tok_plain;
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_susp'::text),
+	'after resume_tenant the unexpired token works again');
+SELECT is(tok_s.seen(), 'susp:1', '... and shows only susp rows');
+RESET ROLE;
+SELECT tenant_iso.suspend_tenant('susp') \g /dev/null
+SET ROLE tok_plain;
+SELECT throws_ok($$SELECT count(*) FROM public.tok_data$$, '42501', 'tenant "susp" is suspended',
+	'a token session whose tenant is then suspended is refused at its next read');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+
+-- ===================================================================
+-- 6. Member roles and tokens
+-- ===================================================================
+SET ROLE tok_m;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_beta'::text),
+	'42501', 'role "tok_m" is a tenant member and cannot switch tenants',
+	'member of acme presenting a valid token for beta -> 42501');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L, true)', :'tok_beta'::text),
+	'42501', NULL, '... also with local => true');
+SELECT is(tenant_iso.current_tenant(), 'acme', '... still in acme');
+SELECT is(tok_s.seen(), 'acme:2', '... seeing only acme rows');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_acme'::text),
+	'member presenting a token for its own tenant: no-op');
+SELECT is(tenant_iso.current_tenant(), 'acme', '... still in acme');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.flip(:'tok_beta'::text, length(:'tok_beta'::text) / 2)),
+	'28000', 'invalid tenant token', 'member presenting an altered token -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_1s'::text),
+	'28000', 'tenant token has expired', 'member presenting an expired token -> 28000');
+SELECT is(current_setting('tenant_iso.tenant'), '', 'the member''s hidden setting is untouched');
+RESET ROLE;
+
+-- ===================================================================
+-- 7. Tokens and transactions
+-- ===================================================================
+SET ROLE tok_plain;
+BEGIN;
+SELECT tenant_iso.set_tenant_token(:'tok_acme'::text) \g /dev/null
+SELECT coalesce(tenant_iso.current_tenant(), '-') AS ctx_tok_txn \gset
+ROLLBACK;
+SELECT is(:'ctx_tok_txn'::text, 'acme', 'set_tenant_token inside a transaction takes effect');
+SELECT is(tenant_iso.current_tenant(), NULL, 'ROLLBACK undoes set_tenant_token');
+BEGIN;
+SAVEPOINT s1;
+SELECT tenant_iso.set_tenant_token(:'tok_acme'::text) \g /dev/null
+ROLLBACK TO SAVEPOINT s1;
+SELECT coalesce(tenant_iso.current_tenant(), '-') AS ctx_tok_sp \gset
+COMMIT;
+SELECT is(:'ctx_tok_sp'::text, '-', 'ROLLBACK TO SAVEPOINT undoes set_tenant_token');
+BEGIN;
+SELECT tenant_iso.set_tenant_token(:'tok_acme'::text, local => true) \g /dev/null
+SELECT coalesce(tenant_iso.current_tenant(), '-') AS ctx_tok_local, tok_s.seen() AS seen_tok_local \gset
+COMMIT;
+SELECT is(:'ctx_tok_local'::text, 'acme', 'set_tenant_token(local => true) inside the transaction');
+SELECT is(:'seen_tok_local'::text, 'acme:2', '... sees acme rows');
+SELECT is(tenant_iso.current_tenant(), NULL, 'a local token context is gone after COMMIT (pooled connection)');
+RESET ROLE;
+
+-- ===================================================================
+-- 8. Tokens never appear in errors
+-- ===================================================================
+SET ROLE tok_plain;
+SELECT ok(tok_s.error_hides(tok_s.flip(:'tok_acme'::text, length(:'tok_acme'::text) / 2)),
+	'altered token: no error field contains the token');
+SELECT ok(tok_s.error_hides(:'tok_acme'::text || 'AAAA'), 'extended token: no error field contains the token');
+SELECT ok(tok_s.error_hides(left(:'tok_acme'::text, -1)), 'truncated token: no error field contains the token');
+SELECT ok(tok_s.error_hides(:'tok_2s'::text), 'expired token: no error field contains the token');
+SELECT ok(tok_s.error_hides(:'tok_gone'::text), 'token of an unknown tenant: no error field contains the token');
+SELECT ok(tok_s.error_hides(:'tok_susp'::text), 'token of a suspended tenant: no error field contains the token');
+SELECT ok(tok_s.error_hides('ti1.' || repeat('QUJD', 30)), 'garbage token: no error field contains it');
+SELECT alike(tok_s.error_of(:'tok_2s'::text), '28000 | tenant token has expired | %',
+	'(the helper sees the expected error)');
+SET ROLE tok_m;
+SELECT ok(tok_s.error_hides(:'tok_beta'::text), 'member with another tenant''s token: no error field contains the token');
+SELECT alike(tok_s.error_of(:'tok_beta'::text), '42501 | %', '(the helper sees the expected error)');
+RESET ROLE;
+
+-- ===================================================================
+-- 9. issue_token: privileges and arguments
+-- ===================================================================
+SET ROLE tok_plain;
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme')$$, '42501', 'permission denied for function issue_token',
+	'plain role: issue_token -> 42501');
+SET ROLE tok_m;
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme')$$, '42501', 'permission denied for function issue_token',
+	'member role: issue_token for its own tenant -> 42501');
+SET ROLE tok_pool;
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme')$$, '42501', 'permission denied for function issue_token',
+	'switcher role: issue_token -> 42501');
+RESET ROLE;
+SELECT ok(NOT has_function_privilege('public', 'tenant_iso.issue_token(text, interval)', 'EXECUTE'),
+	'PUBLIC has no EXECUTE on issue_token');
+GRANT EXECUTE ON FUNCTION tenant_iso.issue_token(text, interval) TO tok_issuer;
+SET ROLE tok_issuer;
+SELECT tenant_iso.issue_token('beta', '1 minute') AS tok_delegated \gset
+RESET ROLE;
+SET ROLE tok_plain;
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_delegated'::text),
+	'a token issued by a role granted EXECUTE works');
+SELECT is(tok_s.seen(), 'beta:1', '... for beta');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '0 seconds')$$, '22023', NULL, 'ttl 0 -> 22023');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '-1 minute')$$, '22023', NULL, 'negative ttl -> 22023');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '1 day -25 hours')$$, '22023', NULL,
+	'ttl that adds up to a negative span -> 22023');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '11 years')$$, '22023', NULL, 'ttl over ten years -> 22023');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', NULL)$$, '22023', NULL, 'NULL ttl -> 22023');
+SELECT lives_ok($$SELECT tenant_iso.issue_token('acme', '10 years')$$, 'ttl of ten years is accepted');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('nosuch')$$, '42704', 'tenant "nosuch" does not exist',
+	'issue_token for an unknown tenant -> 42704');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('no such')$$, '22023', NULL, 'issue_token: invalid id -> 22023');
+SELECT throws_ok($$SELECT tenant_iso.issue_token(NULL)$$, '22023', NULL, 'issue_token: NULL id -> 22023');
+
+-- ===================================================================
+-- 10. Tokens never appear in the server log
+-- ===================================================================
+SELECT tok_s.log_file() IS NOT NULL AS log_ok \gset
+\if :log_ok
+SELECT tok_s.log_size() AS log_off \gset
+SET ROLE tok_m;
+SELECT tok_s.present(:'tok_beta'::text) \g /dev/null
+RESET ROLE;
+SELECT pg_sleep(0.2) \g /dev/null
+SELECT ok(strpos(tok_s.log_since(:log_off), 'refused tenant context change for role "tok_m"') > 0,
+	'log: (control) the refusal of the member''s token is logged');
+SELECT is(strpos(tok_s.log_since(:log_off), substr(:'tok_beta'::text, 5, 24)), 0,
+	'log: a valid token refused for a member (presented through dynamic SQL) is not in the server log');
+
+SELECT tok_s.log_size() AS log_off \gset
+SET ROLE tok_plain;
+SELECT tok_s.present(:'tok_susp'::text) \g /dev/null
+RESET ROLE;
+SELECT pg_sleep(0.2) \g /dev/null
+SELECT is(strpos(tok_s.log_since(:log_off), substr(:'tok_susp'::text, 5, 24)), 0,
+	'log: a valid token of a suspended tenant (dynamic SQL) is not in the server log');
+
+SELECT tok_s.log_size() AS log_off \gset
+SET ROLE tok_plain;
+SELECT tok_s.present(:'tok_2s'::text) \g /dev/null
+SELECT tok_s.present(tok_s.flip(:'tok_acme'::text, 40)) \g /dev/null
+RESET ROLE;
+SELECT pg_sleep(0.2) \g /dev/null
+SELECT is(strpos(tok_s.log_since(:log_off), substr(:'tok_2s'::text, 5, 24)), 0,
+	'log: an expired token (dynamic SQL) is not in the server log');
+SELECT is(strpos(tok_s.log_since(:log_off), substr(tok_s.flip(:'tok_acme'::text, 40), 5, 24)), 0,
+	'log: an altered token (dynamic SQL) is not in the server log');
+
+-- uncaught errors at top level (their STATEMENT would be logged)
+SELECT tok_s.log_size() AS log_off \gset
+\set ON_ERROR_STOP 0
+SET ROLE tok_m;
+SELECT tenant_iso.set_tenant_token(:'tok_beta');
+SET ROLE tok_plain;
+SELECT tenant_iso.set_tenant_token(:'tok_susp');
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT pg_sleep(0.2) \g /dev/null
+SELECT ok(strpos(tok_s.log_since(:log_off), 'ERROR:  tenant token names a suspended tenant') > 0,
+	'log: (control) the top-level refusals are logged as errors');
+SELECT is(strpos(tok_s.log_since(:log_off), substr(:'tok_beta'::text, 5, 24)), 0,
+	'log: a member''s refused token at top level is not in the server log');
+SELECT is(strpos(tok_s.log_since(:log_off), substr(:'tok_susp'::text, 5, 24)), 0,
+	'log: a suspended tenant''s token at top level is not in the server log');
+\else
+SELECT skip('the server log is not readable from this session', 8);
+\endif
+
+SELECT * FROM finish();
+
+-- ===================================================================
+-- cleanup (roles are cluster-wide)
+-- ===================================================================
+RESET ROLE;
+SELECT tenant_iso.remove_member(member) FROM tenant_iso.members \g /dev/null
+SELECT tenant_iso.revoke_switch(grantee) FROM tenant_iso.switchers \g /dev/null
+DROP SCHEMA tok_s CASCADE;
+DROP TABLE public.tok_data;
+DROP OWNED BY tok_plain, tok_m, tok_pool, tok_issuer;
+DROP ROLE tok_plain, tok_m, tok_pool, tok_issuer;
