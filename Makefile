@@ -15,7 +15,11 @@ OBJS = \
 	src/isolation.o \
 	src/envelope.o \
 	src/keys.o \
-	src/reencrypt.o
+	src/reencrypt.o \
+	src/validate.o \
+	src/lthash.o \
+	src/digest.o \
+	src/peer.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 

@@ -9,8 +9,9 @@
  * tenant_iso.data_keys.
  *
  * Cache: unwrapped keys live only in this backend, each with ready
- * encrypt/decrypt cipher contexts and a blind-index subkey.  The cache is
- * bounded (MAX_CACHED_KEYS; when full it is emptied), and it is wiped
+ * encrypt/decrypt cipher contexts and a blind-index subkey, loaded one
+ * (tenant, version) at a time.  The cache is bounded (MAX_CACHED_KEYS; when
+ * full it is emptied), and it is wiped
  * (OPENSSL_cleanse / EVP_CIPHER_CTX_free) whenever any configuration table
  * changes (registry generation), on DISCARD ALL and at backend exit.
  * Entries are malloc'ed outside PostgreSQL memory contexts so that no
@@ -64,9 +65,6 @@ static CachedKey *cache[MAX_CACHED_KEYS];
 static int	n_cached = 0;
 static uint64 cache_gen = 0;
 
-/* tenants whose keys were all loaded, so "not in cache" means "none" */
-static char loaded_tenants[MAX_CACHED_KEYS][TI_TENANT_ID_MAX + 1];
-static int	n_loaded = 0;
 
 void
 ti_keys_flush(void)
@@ -82,7 +80,6 @@ ti_keys_flush(void)
 		cache[i] = NULL;
 	}
 	n_cached = 0;
-	n_loaded = 0;
 }
 
 static void
@@ -187,24 +184,47 @@ add_to_cache(const char *tenant, uint32 version, const char *state,
 	cache[n_cached++] = k;
 }
 
-/* Load every key of one tenant into the cache. */
-static void
-load_tenant_keys(const char *tenant)
+static CachedKey *
+cached(const char *tenant, uint32 version, bool want_active)
 {
+	int			i;
+
+	for (i = 0; i < n_cached; i++)
+	{
+		CachedKey  *k = cache[i];
+
+		if (strcmp(k->tenant, tenant) == 0 &&
+			(want_active ? k->active : k->version == version))
+			return k;
+	}
+	return NULL;
+}
+
+/*
+ * Find one key of a tenant (a version, or the active one), loading just
+ * that row on a miss.  *has_keys tells whether the tenant has any key at
+ * all, so that "none yet" and "all destroyed" can be told apart.
+ */
+static CachedKey *
+find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_keys)
+{
+	CachedKey  *k;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	uint8		kek[TI_KEY_LEN];
 	volatile bool have_kek = false;
-	int			i;
 
-	for (i = 0; i < n_loaded; i++)
-		if (strcmp(loaded_tenants[i], tenant) == 0)
-			return;
-
-	/* make room first, so that all of one tenant's keys fit together */
-	if (n_cached > MAX_CACHED_KEYS / 2)
-		ti_keys_flush();
+	check_cache_valid();
+	k = cached(tenant, version, want_active);
+	if (k != NULL)
+	{
+		if (has_keys)
+			*has_keys = true;
+		return k;
+	}
+	if (has_keys)
+		*has_keys = false;
 
 	rel = table_open(data_keys_relid(), AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
@@ -215,15 +235,19 @@ load_tenant_keys(const char *tenant)
 			TupleDesc	desc = RelationGetDescr(rel);
 			bool		isnull;
 			char	   *t = TextDatumGetCString(heap_getattr(tup, 1, desc, &isnull));
-			uint32		version;
+			uint32		v;
 			char	   *state;
 			bytea	   *wrapped = NULL;
 			Datum		w;
 
 			if (strcmp(t, tenant) != 0)
 				continue;
-			version = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
+			if (has_keys)
+				*has_keys = true;
+			v = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
 			state = TextDatumGetCString(heap_getattr(tup, 3, desc, &isnull));
+			if (want_active ? strcmp(state, "active") != 0 : v != version)
+				continue;
 			w = heap_getattr(tup, 4, desc, &isnull);
 			if (!isnull)
 				wrapped = DatumGetByteaPP(w);
@@ -232,9 +256,10 @@ load_tenant_keys(const char *tenant)
 				ti_derive_key("kek", kek);
 				have_kek = true;
 			}
-			add_to_cache(tenant, version, state,
+			add_to_cache(tenant, v, state,
 						 wrapped ? (uint8 *) VARDATA_ANY(wrapped) : NULL,
 						 wrapped ? VARSIZE_ANY_EXHDR(wrapped) : 0, kek);
+			break;
 		}
 	}
 	PG_FINALLY();
@@ -244,40 +269,13 @@ load_tenant_keys(const char *tenant)
 	PG_END_TRY();
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-
-	if (n_loaded >= MAX_CACHED_KEYS)
-		n_loaded = 0;
-	strlcpy(loaded_tenants[n_loaded++], tenant, TI_TENANT_ID_MAX + 1);
+	return cached(tenant, version, want_active);
 }
 
 static CachedKey *
 find_key(const char *tenant, uint32 version, bool want_active)
 {
-	int			i;
-
-	check_cache_valid();
-	load_tenant_keys(tenant);
-	for (i = 0; i < n_cached; i++)
-	{
-		CachedKey  *k = cache[i];
-
-		if (strcmp(k->tenant, tenant) != 0)
-			continue;
-		if (want_active ? k->active : k->version == version)
-			return k;
-	}
-	return NULL;
-}
-
-static bool
-tenant_has_keys(const char *tenant)
-{
-	int			i;
-
-	for (i = 0; i < n_cached; i++)
-		if (strcmp(cache[i]->tenant, tenant) == 0)
-			return true;
-	return false;
+	return find_key_ext(tenant, version, want_active, NULL);
 }
 
 /*
@@ -397,11 +395,12 @@ key_destroyed(const char *tenant)
 static CachedKey *
 active_key(const char *tenant)
 {
-	CachedKey  *k = find_key(tenant, 0, true);
+	bool		has_keys;
+	CachedKey  *k = find_key_ext(tenant, 0, true, &has_keys);
 
 	if (k != NULL)
 		return k;
-	if (tenant_has_keys(tenant))
+	if (has_keys)
 		key_destroyed(tenant);
 	store_new_key(tenant, false);
 	CommandCounterIncrement();
@@ -476,11 +475,12 @@ ti_envelope_key_version(const uint8 *data, size_t len)
 int64
 ti_active_version(const char *tenant)
 {
-	CachedKey  *k = find_key(tenant, 0, true);
+	bool		has_keys;
+	CachedKey  *k = find_key_ext(tenant, 0, true, &has_keys);
 
 	if (k)
 		return k->version;
-	return tenant_has_keys(tenant) ? -1 : 0;
+	return has_keys ? -1 : 0;
 }
 
 bool

@@ -77,7 +77,7 @@ CREATE TABLE crypt_bytes AS
 	  FROM generate_series(0, 255) i;
 GRANT SELECT ON crypt_bytes TO PUBLIC;
 
-SELECT plan(193);
+SELECT plan(197);
 
 -- ===================================================================
 -- Surface and privileges
@@ -584,12 +584,12 @@ BEGIN
 END
 $$;
 -- decrypt every tenant's version-1 ciphertext in turn; list the failures
-CREATE FUNCTION crypt_many_try() RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION crypt_many_try(upto int DEFAULT 100) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	r record;
 	bad text[] := '{}';
 BEGIN
-	FOR r IN SELECT * FROM crypt_many ORDER BY i LOOP
+	FOR r IN SELECT * FROM crypt_many WHERE i <= upto ORDER BY i LOOP
 		PERFORM tenant_iso.set_tenant(r.t);
 		BEGIN
 			IF tenant_iso.decrypt_text(r.ct) IS DISTINCT FROM 'many ' || r.i THEN
@@ -613,6 +613,32 @@ SELECT tenant_iso.create_tenant('crypt_many_flush2') \g /dev/null
 SELECT tenant_iso.set_tenant('crypt_many_86') \g /dev/null
 SELECT is(tenant_iso.decrypt_text((SELECT ct FROM crypt_many WHERE i = 86)), 'many 86',
 	'with an empty cache crypt_many_86''s version-1 ciphertext opens');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+
+-- tenants with many key versions (e.g. rotated daily): all of a tenant's
+-- keys are loaded together, whatever else the cache holds
+SELECT tenant_iso.create_tenant('crypt_k140') \g /dev/null
+SELECT tenant_iso.create_tenant('crypt_k300') \g /dev/null
+CREATE TABLE crypt_kv (t text PRIMARY KEY, ct bytea);
+SELECT tenant_iso.set_tenant('crypt_k140') \g /dev/null
+INSERT INTO crypt_kv VALUES ('crypt_k140', tenant_iso.encrypt('k140 v1'));
+SELECT tenant_iso.set_tenant('crypt_k300') \g /dev/null
+INSERT INTO crypt_kv VALUES ('crypt_k300', tenant_iso.encrypt('k300 v1'));
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT count(tenant_iso.rotate_tenant_key('crypt_k140')) FROM generate_series(2, 140) \g /dev/null
+SELECT count(tenant_iso.rotate_tenant_key('crypt_k300')) FROM generate_series(2, 300) \g /dev/null
+SELECT is((SELECT count(*)::int FROM tenant_iso.keys WHERE tenant_id IN ('crypt_k140', 'crypt_k300')), 440,
+	'tenants crypt_k140 and crypt_k300 have 140 and 300 key versions');
+SELECT tenant_iso.create_tenant('crypt_many_flush3') \g /dev/null
+SELECT tenant_iso.set_tenant('crypt_k300') \g /dev/null
+SELECT is(crypt_err($$SELECT tenant_iso.decrypt_text(ct) FROM crypt_kv WHERE t = 'crypt_k300'$$), 'no error',
+	'a tenant with 300 key versions: its version-1 ciphertext decrypts (empty cache)');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT tenant_iso.create_tenant('crypt_many_flush4') \g /dev/null
+SELECT is(crypt_many_try(42), '', 'the cache is loaded with the 126 keys of 42 tenants');
+SELECT tenant_iso.set_tenant('crypt_k140') \g /dev/null
+SELECT is(crypt_err($$SELECT tenant_iso.decrypt_text(ct) FROM crypt_kv WHERE t = 'crypt_k140'$$), 'no error',
+	'then a tenant with 140 key versions: its version-1 ciphertext decrypts');
 SELECT tenant_iso.reset_tenant() \g /dev/null
 
 -- ===================================================================

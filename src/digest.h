@@ -1,0 +1,33 @@
+/*
+ * src/digest.h
+ *	  Row hashing and live bucket digests, shared by digest.c and peer.c.
+ */
+#ifndef TI_DIGEST_H
+#define TI_DIGEST_H
+
+#include "postgres.h"
+
+#include "lthash.h"
+#include "utils/hsearch.h"
+
+#define TI_STORED_BUCKETS 64
+#define TI_DIFF_BUCKETS 4096
+
+typedef struct BucketKey
+{
+	char		tenant[NAMEDATALEN];
+	int32		bucket;
+} BucketKey;
+
+typedef struct BucketEntry
+{
+	BucketKey	key;
+	ti_lthash	digest;
+} BucketEntry;
+
+/* Live digests of a table (all leaves), per (tenant, bucket mod nbuckets). */
+extern HTAB *ti_live_digests(Oid relid, const char *only_tenant, int nbuckets);
+
+extern char *ti_qualified_name(Oid relid);
+
+#endif

@@ -1,0 +1,531 @@
+/*
+ * src/peer.c
+ *	  diff_peer() and repair_from_peer(): compare a table with the same
+ *	  table on another node through libpq, and make the local rows equal to
+ *	  the peer's.
+ *
+ * Both sides compute live digests per (tenant, bucket) with
+ * TI_DIFF_BUCKETS buckets (no stored digests needed, so a logical
+ * subscriber whose triggers do not fire can be compared); only for buckets
+ * that differ are the primary keys and short row hashes fetched.  The
+ * connection uses a connect timeout and never reports the conninfo, which
+ * may hold a password.  Bytes received are counted for the benchmark
+ * (tenant_iso._peer_bytes()).
+ */
+#include "postgres.h"
+
+#include "libpq-fe.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+
+#include "digest.h"
+#include "tenant_iso.h"
+
+static int64 peer_bytes = 0;
+
+typedef struct PeerRow
+{
+	char	   *tenant;
+	char	   *key;			/* jsonb text of the primary key columns */
+	char	   *hash;			/* hex row hash */
+} PeerRow;
+
+static PGconn *
+peer_connect(const char *conninfo)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"10", "tenant_iso peer", conninfo, NULL};
+	PGconn	   *conn = PQconnectdbParams(keys, vals, 1);
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+
+		if (conn)
+			PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to the peer"),
+				 errdetail_internal("%s", msg)));
+	}
+	return conn;
+}
+
+static PGresult *
+peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	int			r,
+				c;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+
+		PQclear(res);
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("query on the peer failed"),
+				 errdetail_internal("%s", msg),
+				 errhint("The peer needs tenant_iso and the same table, and a role that may read every tenant's rows.")));
+	}
+	for (r = 0; r < PQntuples(res); r++)
+		for (c = 0; c < PQnfields(res); c++)
+			peer_bytes += PQgetlength(res, r, c);
+	return res;
+}
+
+static char *
+key_columns_sql(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	StringInfoData s;
+	List	   *cols;
+	ListCell   *lc;
+
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
+	cols = NIL;
+	{
+		Relation	idx = relation_open(pk, AccessShareLock);
+		int			i;
+
+		for (i = 0; i < idx->rd_index->indnkeyatts; i++)
+			cols = lappend(cols, pstrdup(NameStr(TupleDescAttr(RelationGetDescr(rel),
+															   idx->rd_index->indkey.values[i] - 1)->attname)));
+		relation_close(idx, AccessShareLock);
+	}
+	table_close(rel, AccessShareLock);
+	initStringInfo(&s);
+	foreach(lc, cols)
+		appendStringInfo(&s, "%st.%s", s.len ? ", " : "", quote_identifier(lfirst(lc)));
+	return s.data;
+}
+
+/* SQL that lists (tenant, key jsonb, row hash) of some buckets; $1..$4 */
+static char *
+rows_sql(const char *relname, const char *keycols)
+{
+	return psprintf("SELECT b.tenant_id, (SELECT to_jsonb(k) FROM (SELECT %s) k)::text, "
+					"encode(b.rowhash, 'hex') "
+					"FROM tenant_iso._bucket_rows($1, $2, $3, $4::int[]) b "
+					"JOIN %s t ON t.tableoid = b.leaf AND t.ctid = b.tid",
+					keycols, relname);
+}
+
+typedef struct RemoteBucket
+{
+	BucketKey	key;
+	char		fingerprint[33];
+} RemoteBucket;
+
+typedef struct Diff
+{
+	char	   *tenant;
+	char	   *key;
+	const char *status;
+} Diff;
+
+static int
+cmp_rows(const void *a, const void *b)
+{
+	const PeerRow *x = a,
+			   *y = b;
+	int			c = strcmp(x->tenant, y->tenant);
+
+	return c ? c : strcmp(x->key, y->key);
+}
+
+/* Compute the differences between this node and the peer. */
+static List *
+compute_diff(Oid relid, PGconn *conn, const char *tenant)
+{
+	char	   *relname = ti_qualified_name(relid);
+	char	   *keycols = key_columns_sql(relid);
+	HTAB	   *local = ti_live_digests(relid, tenant, TI_DIFF_BUCKETS);
+	HTAB	   *remote;
+	PGresult   *res;
+	char		nb[16];
+	const char *params[4];
+	HASHCTL		ctl;
+	HASH_SEQ_STATUS seq;
+	BucketEntry *e;
+	RemoteBucket *rb;
+	MemoryContext outer;
+	StringInfoData buckets;
+	List	   *volatile diffs = NIL;
+	PeerRow    *lrows = NULL,
+			   *rrows = NULL;
+	int			nl = 0,
+				nr = 0,
+				i,
+				j;
+	int			r;
+
+	snprintf(nb, sizeof(nb), "%d", TI_DIFF_BUCKETS);
+	params[0] = relname;
+	params[1] = tenant;
+	params[2] = nb;
+	res = peer_exec(conn, "SELECT tenant_id, bucket, fingerprint "
+					"FROM tenant_iso._bucket_digests($1, $2, $3)", 3, params);
+
+	/* the peer's bucket fingerprints, in a hash keyed like ours */
+	ctl.keysize = sizeof(BucketKey);
+	ctl.entrysize = sizeof(RemoteBucket);
+	ctl.hcxt = CurrentMemoryContext;
+	remote = hash_create("tenant_iso peer digests", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (r = 0; r < PQntuples(res); r++)
+	{
+		BucketKey	k;
+		RemoteBucket *re;
+		bool		found;
+
+		memset(&k, 0, sizeof(k));
+		strlcpy(k.tenant, PQgetvalue(res, r, 0), NAMEDATALEN);
+		k.bucket = atoi(PQgetvalue(res, r, 1));
+		re = hash_search(remote, &k, HASH_ENTER, &found);
+		strlcpy(re->fingerprint, PQgetvalue(res, r, 2), sizeof(re->fingerprint));
+	}
+	PQclear(res);
+
+	/* buckets that differ, per tenant: one bucket list per tenant */
+	{
+		HASHCTL		tctl;
+		HTAB	   *per_tenant;
+		typedef struct TB
+		{
+			char		tenant[NAMEDATALEN];
+			List	   *buckets;
+		} TB;
+		TB		   *tb;
+		bool		found;
+
+		tctl.keysize = NAMEDATALEN;
+		tctl.entrysize = sizeof(TB);
+		tctl.hcxt = CurrentMemoryContext;
+		per_tenant = hash_create("tenant_iso differing buckets", 16, &tctl,
+								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		hash_seq_init(&seq, local);
+		while ((e = hash_seq_search(&seq)) != NULL)
+		{
+			RemoteBucket *re = hash_search(remote, &e->key, HASH_FIND, NULL);
+			char		fp[33];
+
+			ti_lthash_fingerprint(&e->digest, fp);
+			if (re == NULL || strcmp(re->fingerprint, fp) != 0)
+			{
+				tb = hash_search(per_tenant, e->key.tenant, HASH_ENTER, &found);
+				if (!found)
+					tb->buckets = NIL;
+				tb->buckets = lappend_int(tb->buckets, e->key.bucket);
+			}
+		}
+		hash_seq_init(&seq, remote);
+		while ((rb = hash_seq_search(&seq)) != NULL)
+		{
+			if (hash_search(local, &rb->key, HASH_FIND, NULL) == NULL)
+			{
+				tb = hash_search(per_tenant, rb->key.tenant, HASH_ENTER, &found);
+				if (!found)
+					tb->buckets = NIL;
+				tb->buckets = lappend_int(tb->buckets, rb->key.bucket);
+			}
+		}
+
+		outer = CurrentMemoryContext;
+		SPI_connect();
+		hash_seq_init(&seq, per_tenant);
+		while ((tb = hash_seq_search(&seq)) != NULL)
+		{
+			ListCell   *lc;
+			char	   *sql = rows_sql(relname, keycols);
+			Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
+			Datum		values[4];
+			uint64		k;
+
+			initStringInfo(&buckets);
+			appendStringInfoChar(&buckets, '{');
+			foreach(lc, tb->buckets)
+				appendStringInfo(&buckets, "%s%d", buckets.len > 1 ? "," : "", lfirst_int(lc));
+			appendStringInfoChar(&buckets, '}');
+
+			params[1] = tb->tenant;
+			params[3] = buckets.data;
+			res = peer_exec(conn, sql, 4, params);
+			rrows = repalloc_huge(rrows ? rrows : palloc(1), sizeof(PeerRow) * (nr + PQntuples(res) + 1));
+			for (r = 0; r < PQntuples(res); r++, nr++)
+			{
+				rrows[nr].tenant = pstrdup(PQgetvalue(res, r, 0));
+				rrows[nr].key = pstrdup(PQgetvalue(res, r, 1));
+				rrows[nr].hash = pstrdup(PQgetvalue(res, r, 2));
+			}
+			PQclear(res);
+
+			values[0] = CStringGetTextDatum(relname);
+			values[1] = CStringGetTextDatum(tb->tenant);
+			values[2] = Int32GetDatum(TI_DIFF_BUCKETS);
+			values[3] = CStringGetTextDatum(buckets.data);
+			if (SPI_execute_with_args(sql, 4, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not list local rows");
+			/* SPI leaves its own context current; results must outlive it */
+			MemoryContextSwitchTo(outer);
+			lrows = repalloc_huge(lrows ? lrows : palloc(1), sizeof(PeerRow) * (nl + SPI_processed + 1));
+			for (k = 0; k < SPI_processed; k++, nl++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[k];
+
+				lrows[nl].tenant = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+				lrows[nl].key = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+				lrows[nl].hash = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+			}
+		}
+		SPI_finish();
+	}
+
+	/* merge the two sorted lists */
+	if (nl > 1)
+		qsort(lrows, nl, sizeof(PeerRow), cmp_rows);
+	if (nr > 1)
+		qsort(rrows, nr, sizeof(PeerRow), cmp_rows);
+	i = j = 0;
+	while (i < nl || j < nr)
+	{
+		int			c = (i >= nl) ? 1 : (j >= nr) ? -1 : cmp_rows(&lrows[i], &rrows[j]);
+		Diff	   *d = NULL;
+
+		if (c < 0)
+		{
+			d = palloc(sizeof(Diff));
+			d->tenant = lrows[i].tenant;
+			d->key = lrows[i].key;
+			d->status = "missing_on_peer";
+			i++;
+		}
+		else if (c > 0)
+		{
+			d = palloc(sizeof(Diff));
+			d->tenant = rrows[j].tenant;
+			d->key = rrows[j].key;
+			d->status = "missing_here";
+			j++;
+		}
+		else
+		{
+			if (strcmp(lrows[i].hash, rrows[j].hash) != 0)
+			{
+				d = palloc(sizeof(Diff));
+				d->tenant = lrows[i].tenant;
+				d->key = lrows[i].key;
+				d->status = "differs";
+			}
+			i++;
+			j++;
+		}
+		if (d)
+			diffs = lappend(diffs, d);
+	}
+	return diffs;
+}
+
+PG_FUNCTION_INFO_V1(ti_diff_peer);
+Datum
+ti_diff_peer(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	char	   *peer;
+	char	   *tenant;
+	PGconn	   *conn;
+	List	   *volatile diffs = NIL;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and peer must not be null")));
+	relid = PG_GETARG_OID(0);
+	peer = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	tenant = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	InitMaterializedSRF(fcinfo, 0);
+	peer_bytes = 0;
+
+	conn = peer_connect(peer);
+	PG_TRY();
+	{
+		diffs = compute_diff(relid, conn, tenant);
+	}
+	PG_FINALLY();
+	{
+		PQfinish(conn);
+	}
+	PG_END_TRY();
+
+	foreach(lc, diffs)
+	{
+		Diff	   *d = lfirst(lc);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(d->tenant);
+		values[1] = CStringGetTextDatum(d->key);
+		values[2] = CStringGetTextDatum(d->status);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+static char *
+insert_columns_sql(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData s;
+	int			i;
+
+	initStringInfo(&s);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped || a->attgenerated)
+			continue;
+		appendStringInfo(&s, "%s%s", s.len ? ", " : "", quote_identifier(NameStr(a->attname)));
+	}
+	table_close(rel, AccessShareLock);
+	return s.data;
+}
+
+PG_FUNCTION_INFO_V1(ti_repair_from_peer);
+Datum
+ti_repair_from_peer(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	char	   *peer;
+	char	   *tenant;
+	bool		dry_run;
+	PGconn	   *conn;
+	List	   *volatile diffs = NIL;
+	ListCell   *lc;
+	char	   *relname;
+	char	   *keycols;
+	char	   *cols;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and peer must not be null")));
+	relid = PG_GETARG_OID(0);
+	peer = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	tenant = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	dry_run = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	if (!dry_run && (RecoveryInProgress() || XactReadOnly))
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("repair_from_peer() needs a writable node"),
+				 errhint("Use dry_run => true to only report.")));
+	relname = ti_qualified_name(relid);
+	keycols = key_columns_sql(relid);
+	cols = insert_columns_sql(relid);
+	InitMaterializedSRF(fcinfo, 0);
+	peer_bytes = 0;
+
+	conn = peer_connect(peer);
+	PG_TRY();
+	{
+		char	   *fetch = psprintf("SELECT to_jsonb(t)::text FROM ONLY %s t WHERE (%s) = "
+									 "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
+									 relname, keycols, keycols, relname);
+		char	   *del = psprintf("DELETE FROM %s t WHERE (%s) = "
+								   "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
+								   relname, keycols, keycols, relname);
+		char	   *ins = psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
+								   "SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb)",
+								   relname, cols, cols, relname);
+
+		diffs = compute_diff(relid, conn, tenant);
+		if (!dry_run)
+			SPI_connect();
+		foreach(lc, diffs)
+		{
+			Diff	   *d = lfirst(lc);
+			const char *action;
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+
+			if (strcmp(d->status, "missing_on_peer") == 0)
+				action = dry_run ? "would delete" : "deleted";
+			else if (strcmp(d->status, "missing_here") == 0)
+				action = dry_run ? "would insert" : "inserted";
+			else
+				action = dry_run ? "would update" : "updated";
+
+			if (!dry_run)
+			{
+				Oid			argtypes[1] = {TEXTOID};
+				Datum		args[1];
+				const char *params[1];
+
+				args[0] = CStringGetTextDatum(d->key);
+				if (SPI_execute_with_args(del, 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+					elog(ERROR, "could not delete a diverged row");
+				if (strcmp(d->status, "missing_on_peer") != 0)
+				{
+					PGresult   *res;
+
+					params[0] = d->key;
+					res = peer_exec(conn, fetch, 1, params);
+					if (PQntuples(res) != 1)
+					{
+						PQclear(res);
+						ereport(ERROR,
+								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+								 errmsg("row %s of tenant \"%s\" changed on the peer during the repair", d->key, d->tenant),
+								 errhint("Run repair_from_peer() again.")));
+					}
+					args[0] = CStringGetTextDatum(PQgetvalue(res, 0, 0));
+					PQclear(res);
+					if (SPI_execute_with_args(ins, 1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+						elog(ERROR, "could not insert a repaired row");
+				}
+				ereport(LOG,
+						(errmsg("tenant_iso: repair_from_peer %s row %s of tenant \"%s\" in %s",
+								action, d->key, d->tenant, relname)));
+			}
+			values[0] = CStringGetTextDatum(d->tenant);
+			values[1] = CStringGetTextDatum(d->key);
+			values[2] = CStringGetTextDatum(action);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if (!dry_run)
+			SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		PQfinish(conn);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(ti_peer_bytes);
+Datum
+ti_peer_bytes(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(peer_bytes);
+}

@@ -1,0 +1,43 @@
+/*
+ * src/validate.c
+ *	  Settings of the architecture validation (validate(), drift()).  The
+ *	  checks themselves are SQL over the catalogs, in the install script.
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "tenant_iso.h"
+
+static char *tenant_columns = NULL;
+static char *key_max_age = NULL;
+static char *verify_max_age = NULL;
+
+void
+ti_validate_init(void)
+{
+	DefineCustomStringVariable("tenant_iso.tenant_columns",
+							   "Comma-separated column names that mark a table as holding tenant data.",
+							   "validate() reports tables in user schemas with such a column that are not protected.",
+							   &tenant_columns,
+							   "tenant_id",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.key_max_age",
+							   "Age (an interval) after which validate() reports a tenant data key; empty for none.",
+							   NULL,
+							   &key_max_age,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.verify_max_age",
+							   "Age (an interval) after which validate() reports a tracked table that verify() has not checked.",
+							   NULL,
+							   &verify_max_age,
+							   "7 days",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+}
