@@ -411,6 +411,33 @@ active_key(const char *tenant)
 	return k;
 }
 
+/*
+ * Nonces come from a per-process pool of CSPRNG output (one RAND_bytes
+ * call per 340 nonces instead of one per row).  The pool remembers the
+ * process that filled it, so a forked child never reuses its parent's.
+ */
+static uint8 nonce_pool[TI_ENV_NONCE * 340];
+static int	nonce_pos = sizeof(nonce_pool);
+static int	nonce_pid = 0;
+
+static void
+next_nonce(uint8 *out)
+{
+	if (nonce_pid != MyProcPid || nonce_pos + TI_ENV_NONCE > (int) sizeof(nonce_pool))
+	{
+		if (RAND_bytes(nonce_pool, sizeof(nonce_pool)) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random nonce")));
+		nonce_pos = 0;
+		nonce_pid = MyProcPid;
+	}
+	memcpy(out, nonce_pool + nonce_pos, TI_ENV_NONCE);
+	/* a nonce is used once: clear it from the pool */
+	memset(nonce_pool + nonce_pos, 0, TI_ENV_NONCE);
+	nonce_pos += TI_ENV_NONCE;
+}
+
 bytea *
 ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
 			   const uint8 *data, size_t len)
@@ -424,8 +451,8 @@ ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("value too large to encrypt")));
 	out = palloc(VARHDRSZ + len + TI_ENV_OVERHEAD);
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
-		ti_env_seal(k->enc, k->version, nonce, tenant, strlen(tenant),
+	next_nonce(nonce);
+	if (ti_env_seal(k->enc, k->version, nonce, tenant, strlen(tenant),
 					context, context_len, data, len, (uint8 *) VARDATA(out)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),

@@ -6,7 +6,8 @@
 -- key version, nonce, ciphertext, tag), truncation and extension, all with
 -- the same SQLSTATE, message, detail and hint; rotate_tenant_key (also
 -- rolled back); blind_index; shred_tenant; privileges and the keys view;
--- a parallel worker decrypting.
+-- the per-backend key cache with many tenants and many key versions; a
+-- parallel worker decrypting.
 --
 -- Envelope (src/envelope.h), 0-based offsets as used by get_byte/set_byte:
 --   0 format (1) | 1..4 key version BE | 5..16 nonce | 17.. ciphertext | last 16 tag
@@ -615,8 +616,8 @@ SELECT is(tenant_iso.decrypt_text((SELECT ct FROM crypt_many WHERE i = 86)), 'ma
 	'with an empty cache crypt_many_86''s version-1 ciphertext opens');
 SELECT tenant_iso.reset_tenant() \g /dev/null
 
--- tenants with many key versions (e.g. rotated daily): all of a tenant's
--- keys are loaded together, whatever else the cache holds
+-- tenants with many key versions (e.g. rotated daily): every version stays
+-- usable, whether the cache starts empty or already holds other keys
 SELECT tenant_iso.create_tenant('crypt_k140') \g /dev/null
 SELECT tenant_iso.create_tenant('crypt_k300') \g /dev/null
 CREATE TABLE crypt_kv (t text PRIMARY KEY, ct bytea);
@@ -635,7 +636,7 @@ SELECT is(crypt_err($$SELECT tenant_iso.decrypt_text(ct) FROM crypt_kv WHERE t =
 	'a tenant with 300 key versions: its version-1 ciphertext decrypts (empty cache)');
 SELECT tenant_iso.reset_tenant() \g /dev/null
 SELECT tenant_iso.create_tenant('crypt_many_flush4') \g /dev/null
-SELECT is(crypt_many_try(42), '', 'the cache is loaded with the 126 keys of 42 tenants');
+SELECT is(crypt_many_try(42), '', 'decrypting for 42 tenants first puts their keys in the cache');
 SELECT tenant_iso.set_tenant('crypt_k140') \g /dev/null
 SELECT is(crypt_err($$SELECT tenant_iso.decrypt_text(ct) FROM crypt_kv WHERE t = 'crypt_k140'$$), 'no error',
 	'then a tenant with 140 key versions: its version-1 ciphertext decrypts');
