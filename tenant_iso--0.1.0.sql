@@ -652,22 +652,7 @@ COMMENT ON FUNCTION tenant_iso.reencrypt(regclass, name, text, int) IS
 	'Rewrite every ciphertext of a column that is not under its tenant''s active key version, across all tenants, in committed batches; safe to rerun';
 REVOKE ALL ON FUNCTION tenant_iso.reencrypt(regclass, name, text, int) FROM PUBLIC;
 
-/* A dropped table leaves the registry. */
-CREATE FUNCTION tenant_iso._on_drop() RETURNS event_trigger
-	LANGUAGE plpgsql SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	DELETE FROM tenant_iso.protected p
-	 WHERE p.rel::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects()
-						   WHERE classid = 'pg_class'::regclass AND objsubid = 0);
-END
-$$;
-REVOKE ALL ON FUNCTION tenant_iso._on_drop() FROM PUBLIC;
-COMMENT ON FUNCTION tenant_iso._on_drop() IS
-	'Internal: event trigger that removes dropped tables from the registry';
-CREATE EVENT TRIGGER tenant_iso_forget_dropped ON sql_drop
-	EXECUTE FUNCTION tenant_iso._on_drop();
+
 
 /*
  * Replication integrity: per-tenant additive digests, verification,
@@ -882,3 +867,28 @@ REVOKE ALL ON FUNCTION tenant_iso._bucket_digests(text, text, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso._bucket_rows(text, text, int, int[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.diff_peer(regclass, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.repair_from_peer(regclass, text, text, boolean) FROM PUBLIC;
+
+/* A dropped table leaves the registries, and its digests go with it. */
+CREATE FUNCTION tenant_iso._on_drop() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	dropped oid[];
+BEGIN
+	SELECT array_agg(objid) INTO dropped FROM pg_event_trigger_dropped_objects()
+	 WHERE classid = 'pg_class'::regclass AND objsubid = 0;
+	IF dropped IS NULL THEN
+		RETURN;
+	END IF;
+	DELETE FROM tenant_iso.protected p WHERE p.rel::oid = ANY (dropped);
+	DELETE FROM tenant_iso.digests d
+	 WHERE d.relname IN (SELECT t.relname FROM tenant_iso.tracked t WHERE t.rel::oid = ANY (dropped));
+	DELETE FROM tenant_iso.tracked t WHERE t.rel::oid = ANY (dropped);
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._on_drop() FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._on_drop() IS
+	'Internal: event trigger that removes dropped tables from the registries';
+CREATE EVENT TRIGGER tenant_iso_forget_dropped ON sql_drop
+	EXECUTE FUNCTION tenant_iso._on_drop();
