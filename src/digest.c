@@ -4,7 +4,8 @@
  *	  digests kept by statement-level triggers, verify(), compaction, and
  *	  the live bucket digests that diff_peer() compares.
  *
- * Row encoding: every non-dropped column in column order, each as one flag
+ * Row encoding: every non-dropped column in the tracked table's column
+ * order (a partition with another layout is mapped by name), each as one flag
  * byte (0 = NULL), a 4-byte big-endian length and the value: string types
  * bytea and numeric as their raw bytes (database encoding), pass-by-value types as
  * big-endian bytes, uuid as its 16 bytes, anything else through its binary
@@ -63,6 +64,8 @@ typedef struct RowHasher
 {
 	TupleDesc	desc;
 	int			natts;
+	int			ncols;			/* columns hashed, in the root's order */
+	AttrNumber *order;			/* their attnums in desc */
 	FmgrInfo   *send;
 	char	   *mode;			/* ENC_* per column */
 	int			nkeys;
@@ -144,6 +147,27 @@ make_hasher(Relation rel, Oid root)
 			h->mode[i] = ENC_SEND;
 			getTypeBinaryOutputInfo(a->atttypid, &sendfn, &isvarlena);
 			fmgr_info(sendfn, &h->send[i]);
+		}
+	}
+	/* the tracked table's column order, whatever this partition's layout */
+	{
+		TupleDesc	rdesc = RelationGetDescr(rootrel);
+
+		h->order = palloc(sizeof(AttrNumber) * rdesc->natts);
+		h->ncols = 0;
+		for (i = 0; i < rdesc->natts; i++)
+		{
+			Form_pg_attribute ra = TupleDescAttr(rdesc, i);
+
+			if (ra->attisdropped)
+				continue;
+			h->order[h->ncols] = attnum_by_name(desc, NameStr(ra->attname));
+			if (h->order[h->ncols] == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" is missing from \"%s\"",
+								NameStr(ra->attname), RelationGetRelationName(rel))));
+			h->ncols++;
 		}
 	}
 	if (!OidIsValid(pk))
@@ -251,11 +275,11 @@ hash_slot(RowHasher *h, TupleTableSlot *slot, char *tenant, uint64 *keyhash,
 
 	slot_getallattrs(slot);
 	resetStringInfo(&h->buf);
-	for (i = 0; i < h->natts; i++)
+	for (i = 0; i < h->ncols; i++)
 	{
-		if (TupleDescAttr(h->desc, i)->attisdropped)
-			continue;
-		encode_value(h, &h->buf, i, slot->tts_values[i], slot->tts_isnull[i]);
+		int			a = h->order[i] - 1;
+
+		encode_value(h, &h->buf, a, slot->tts_values[a], slot->tts_isnull[a]);
 	}
 	resetStringInfo(&h->kbuf);
 	for (i = 0; i < h->nkeys; i++)
@@ -507,8 +531,12 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-			scan_into(hash, RelationGetRelid(rel), root, NULL, TI_STORED_BUCKETS, -1,
-					  GetActiveSnapshot());
+		{
+			/* each truncated partition's own trigger subtracts its rows */
+			if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+				scan_into(hash, RelationGetRelid(rel), root, NULL, TI_STORED_BUCKETS, -1,
+						  GetActiveSnapshot());
+		}
 		else
 		{
 			RowHasher  *h = make_hasher(rel, root);
@@ -706,14 +734,18 @@ ti_verify(PG_FUNCTION_ARGS)
 	List	   *runs = NIL;
 	ListCell   *lc;
 	uint64		i;
+	MemoryContext outer;
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* one snapshot for the tables and the stored digests */
 	PushActiveSnapshot(GetTransactionSnapshot());
+	outer = CurrentMemoryContext;
 	SPI_connect();
 	if (SPI_execute("SELECT rel::oid, relname FROM tenant_iso.tracked ORDER BY relname", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tracked tables");
+	/* SPI leaves its own context current; the list must outlive it */
+	MemoryContextSwitchTo(outer);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -721,7 +753,7 @@ ti_verify(PG_FUNCTION_ARGS)
 		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 
 		if (!OidIsValid(only_rel) || relid == only_rel)
-			rels = lappend(rels, list_make2(makeInteger((int) relid), makeString(MemoryContextStrdup(TopTransactionContext, name))));
+			rels = lappend(rels, list_make2(makeInteger((int) relid), makeString(name)));
 	}
 	SPI_finish();
 	if (OidIsValid(only_rel) && rels == NIL)

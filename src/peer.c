@@ -16,6 +16,7 @@
 
 #include "libpq-fe.h"
 
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -41,19 +42,63 @@ typedef struct PeerRow
 	char	   *hash;			/* hex row hash */
 } PeerRow;
 
+/* Replace every occurrence of secret in msg with "***". */
+static char *
+scrub(const char *msg, const char *secret)
+{
+	StringInfoData out;
+	const char *p = msg;
+	size_t		n = secret ? strlen(secret) : 0;
+	const char *hit;
+
+	if (n == 0)
+		return pstrdup(msg);
+	initStringInfo(&out);
+	while ((hit = strstr(p, secret)) != NULL)
+	{
+		appendBinaryStringInfo(&out, p, hit - p);
+		appendStringInfoString(&out, "***");
+		p = hit + n;
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
 static PGconn *
 peer_connect(const char *conninfo)
 {
 	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
 	const char *vals[] = {"10", "tenant_iso peer", conninfo, NULL};
-	PGconn	   *conn = PQconnectdbParams(keys, vals, 1);
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	char	   *password = NULL;
+	char	   *parse_error = NULL;
+	PGconn	   *conn;
 
+	/* a malformed conninfo is refused without echoing any of it */
+	opts = PQconninfoParse(conninfo, &parse_error);
+	if (opts == NULL)
+	{
+		if (parse_error)
+			PQfreemem(parse_error);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to the peer"),
+				 errdetail("The peer's connection string is malformed.")));
+	}
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+			password = pstrdup(o->val);
+	PQconninfoFree(opts);
+
+	conn = PQconnectdbParams(keys, vals, 1);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
 
 		if (conn)
 			PQfinish(conn);
+		msg = scrub(msg, password);
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not connect to the peer"),
@@ -448,12 +493,13 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	conn = peer_connect(peer);
 	PG_TRY();
 	{
-		char	   *fetch = psprintf("SELECT to_jsonb(t)::text FROM ONLY %s t WHERE (%s) = "
+		const char *only = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
+		char	   *fetch = psprintf("SELECT to_jsonb(t)::text FROM %s%s t WHERE (%s) = "
 									 "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
-									 relname, keycols, keycols, relname);
-		char	   *del = psprintf("DELETE FROM %s t WHERE (%s) = "
+									 only, relname, keycols, keycols, relname);
+		char	   *del = psprintf("DELETE FROM %s%s t WHERE (%s) = "
 								   "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
-								   relname, keycols, keycols, relname);
+								   only, relname, keycols, keycols, relname);
 		char	   *ins = psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
 								   "SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb)",
 								   relname, cols, cols, relname);
