@@ -176,9 +176,22 @@ node_init() {
 	ti_init_cluster "${_NODE_DATA[$name]}" "${_NODE_PORT[$name]}" "$CLUSTER_KEY" "$@"
 }
 
+# node_start NAME: start the node.  If its port was taken meanwhile by some
+# other program on the machine (the free port was picked earlier), move the
+# node to another free port and try again.
 node_start() {
-	_node_check "$1"
-	ti_start "${_NODE_DATA[$1]}" "$(node_log "$1")"
+	local name=$1 try
+	_node_check "$name"
+	for try in 1 2 3 4 5; do
+		if ti_start "${_NODE_DATA[$name]}" "$(node_log "$name")" 2>/dev/null; then
+			return 0
+		fi
+		grep -q "Address already in use" "$(node_log "$name")" 2>/dev/null || break
+		_NODE_PORT[$name]=$(ti_free_port "${_NODE_PORT[@]}")
+		echo "port = ${_NODE_PORT[$name]}" >>"${_NODE_DATA[$name]}/postgresql.conf"
+		: >"$(node_log "$name")"
+	done
+	ti_start "${_NODE_DATA[$name]}" "$(node_log "$name")"
 }
 
 node_stop() {
