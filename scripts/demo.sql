@@ -35,7 +35,7 @@ BEGIN
 			  WHERE rel IN (to_regclass('public.orders'), to_regclass('public.customers')) LOOP
 		PERFORM tenant_iso.unprotect(r);
 	END LOOP;
-	DROP TABLE IF EXISTS public.orders, public.customers;
+	DROP TABLE IF EXISTS public.orders, public.customers, public.invoices;
 	FOR role_name IN SELECT rolname FROM pg_roles
 					  WHERE rolname IN ('acme_app', 'globex_app', 'initech_app', 'app_pool', 'app_web') LOOP
 		IF EXISTS (SELECT 1 FROM tenant_iso.members m WHERE m.member = role_name::regrole) THEN
@@ -300,6 +300,21 @@ SELECT * FROM tenant_iso.repair_from_peer('orders', format('host=127.0.0.1 port=
 SELECT count(*) AS differences
   FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo', :'demo_port'));
 \c demo
+
+\echo
+\echo '== 13. Architecture validation: the database audits its own posture'
+\pset footer on
+SELECT severity, check_id, object FROM tenant_iso.validate();
+SELECT tenant_iso.baseline_save('demo') \g /dev/null
+\echo '-- someone adds a table with tenant data and forgets protect():'
+CREATE TABLE invoices (tenant_id text NOT NULL, id int NOT NULL, total numeric, PRIMARY KEY (tenant_id, id));
+SELECT severity, check_id, object, remedy FROM tenant_iso.validate() WHERE severity IN ('critical', 'high');
+\echo '-- someone gives the web role CREATEROLE; drift() from the saved baseline shows it:'
+ALTER ROLE app_web CREATEROLE;
+SELECT change, object_type, object, before, after FROM tenant_iso.drift('demo');
+ALTER ROLE app_web NOCREATEROLE;
+DROP TABLE invoices;
+\pset footer off
 
 \echo
 \echo 'Done.  Try it yourself: SET ROLE acme_app; SELECT * FROM orders;'
