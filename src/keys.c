@@ -114,19 +114,6 @@ data_keys_relid(void)
 	return get_relname_relid("data_keys", nsp);
 }
 
-static Oid
-rel_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 static void
 crypto_failed(void)
 {
@@ -292,7 +279,7 @@ store_new_key(const char *tenant, bool retire_current)
 	bytea	   *wrapped = palloc(VARHDRSZ + TI_WRAPPED_LEN);
 	Oid			save_userid;
 	int			save_sec;
-	Oid			owner = rel_owner(data_keys_relid());
+	Oid			owner = ti_rel_owner(data_keys_relid());
 	uint32		version = 0;
 	int			rc;
 	Oid			argtypes[3] = {TEXTOID, INT4OID, BYTEAOID};
@@ -668,7 +655,7 @@ ti_rewrap_keys(PG_FUNCTION_ARGS)
 
 	ti_derive_key("kek", kek);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rel_owner(data_keys_relid()),
+	SetUserIdAndSecContext(ti_rel_owner(data_keys_relid()),
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	PG_TRY();

@@ -275,18 +275,6 @@ ti_reencrypt_worker_main(Datum main_arg)
 	proc_exit(0);
 }
 
-static Oid
-get_rel_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
 
 PG_FUNCTION_INFO_V1(ti_reencrypt);
 Datum
@@ -359,7 +347,7 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 	memset(sh, 0, size);
 	sh->dbid = MyDatabaseId;
 	sh->relid = relid;
-	sh->owner = get_rel_owner(relid);
+	sh->owner = ti_rel_owner(relid);
 	sh->batch_size = batch;
 	namestrcpy(&sh->column, column);
 	namestrcpy(&sh->tenant_column, tenant_column);

@@ -40,6 +40,7 @@ extern bool ti_is_switcher(Oid roleid);
 extern const char *ti_protected_column(Oid relid);
 extern bool ti_any_protected(void);
 extern uint64 ti_registry_generation(void);
+extern Oid	ti_rel_owner(Oid relid);
 
 /* isolation.c */
 extern bool ti_maintenance_worker;
