@@ -823,18 +823,18 @@ $$;
 COMMENT ON FUNCTION tenant_iso.compact_digests() IS
 	'Fold the appended digest deltas into one row per (table, tenant, bucket); returns the number of rows removed';
 
-CREATE FUNCTION tenant_iso._bucket_digests(relname text, tenant_id text, nbuckets int)
+CREATE FUNCTION tenant_iso._bucket_digests(relname text, tenants text[], nbuckets int)
 	RETURNS TABLE (tenant_id text, bucket int, rows bigint, fingerprint text)
 	AS 'MODULE_PATHNAME', 'ti_bucket_digests'
 	LANGUAGE C STABLE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION tenant_iso._bucket_digests(text, text, int) IS
-	'Internal (called by a peer): live digests of a table per (tenant, bucket)';
-CREATE FUNCTION tenant_iso._bucket_rows(relname text, tenant_id text, nbuckets int, buckets int[])
+COMMENT ON FUNCTION tenant_iso._bucket_digests(text, text[], int) IS
+	'Internal (called by a peer): live digest fingerprints of a table per (tenant, bucket), for some tenants or all (NULL)';
+CREATE FUNCTION tenant_iso._bucket_rows(relname text, tenants text[], nbuckets int, buckets int[])
 	RETURNS TABLE (tenant_id text, bucket int, leaf oid, tid tid, rowhash bytea)
 	AS 'MODULE_PATHNAME', 'ti_bucket_rows'
 	LANGUAGE C STABLE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION tenant_iso._bucket_rows(text, text, int, int[]) IS
-	'Internal (called by a peer): the rows of some buckets with their row hashes';
+COMMENT ON FUNCTION tenant_iso._bucket_rows(text, text[], int, int[]) IS
+	'Internal (called by a peer): the rows of some (tenants[i], buckets[i]) buckets with their row hashes';
 CREATE FUNCTION tenant_iso._peer_bytes() RETURNS bigint
 	AS 'MODULE_PATHNAME', 'ti_peer_bytes'
 	LANGUAGE C VOLATILE;
@@ -863,8 +863,8 @@ REVOKE ALL ON FUNCTION tenant_iso.track(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.untrack(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.verify(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.compact_digests() FROM PUBLIC;
-REVOKE ALL ON FUNCTION tenant_iso._bucket_digests(text, text, int) FROM PUBLIC;
-REVOKE ALL ON FUNCTION tenant_iso._bucket_rows(text, text, int, int[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant_iso._bucket_digests(text, text[], int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant_iso._bucket_rows(text, text[], int, int[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.diff_peer(regclass, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.repair_from_peer(regclass, text, text, boolean) FROM PUBLIC;
 

@@ -49,6 +49,8 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
+#include "access/transam.h"
+#include "catalog/pg_type_d.h"
 
 #include "digest.h"
 #include "tenant_iso.h"
@@ -59,6 +61,9 @@
 								 * (whose stored form is canonical) */
 #define ENC_BYVAL	'b'			/* pass-by-value: big-endian bytes */
 #define ENC_UUID	'u'			/* 16 raw bytes */
+#define ENC_OUTPUT	'o'			/* text output: enums, composites and arrays
+								 * of user-defined types, whose binary forms
+								 * carry node-local OIDs */
 
 typedef struct RowHasher
 {
@@ -87,6 +92,27 @@ ti_qualified_name(Oid relid)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
 	return quote_qualified_identifier(nsp, rel);
+}
+
+/*
+ * Would the binary form of this type carry OIDs that differ between nodes?
+ * Enums (stored as OIDs), composites and arrays of user-defined types.
+ */
+static bool
+has_local_oids(Oid type)
+{
+	char		typtype = get_typtype(type);
+	Oid			elem;
+
+	if (typtype == TYPTYPE_ENUM || typtype == TYPTYPE_COMPOSITE)
+		return true;
+	elem = get_element_type(type);
+	if (OidIsValid(elem))
+	{
+		elem = getBaseType(elem);
+		return elem >= FirstNormalObjectId || has_local_oids(elem);
+	}
+	return false;
 }
 
 static AttrNumber
@@ -138,6 +164,14 @@ make_hasher(Relation rel, Oid root)
 		if ((category == TYPCATEGORY_STRING && a->attlen == -1) || base == BYTEAOID ||
 			base == NUMERICOID)
 			h->mode[i] = ENC_VARLENA;
+		else if (has_local_oids(base))
+		{
+			Oid			outfn;
+
+			h->mode[i] = ENC_OUTPUT;
+			getTypeOutputInfo(a->atttypid, &outfn, &isvarlena);
+			fmgr_info(outfn, &h->send[i]);
+		}
 		else if (a->attbyval && (a->attlen == 1 || a->attlen == 2 || a->attlen == 4 || a->attlen == 8))
 			h->mode[i] = ENC_BYVAL;
 		else if (base == UUIDOID)
@@ -247,6 +281,11 @@ encode_value(RowHasher *h, StringInfo buf, int i, Datum v, bool isnull)
 		data = (char *) DatumGetPointer(v);
 		len = 16;
 	}
+	else if (h->mode[i] == ENC_OUTPUT)
+	{
+		data = OutputFunctionCall(&h->send[i], v);
+		len = strlen(data);
+	}
 	else
 	{
 		bytea	   *b = SendFunctionCall(&h->send[i], v);
@@ -267,6 +306,8 @@ encode_value(RowHasher *h, StringInfo buf, int i, Datum v, bool isnull)
  * Hash one row (slot must be fully deformed).  Fills tenant (NAMEDATALEN),
  * the fine key hash and the lanes.
  */
+static void slot_tenant(RowHasher *h, TupleTableSlot *slot, char *tenant);
+
 static void
 hash_slot(RowHasher *h, TupleTableSlot *slot, char *tenant, uint64 *keyhash,
 		  uint64 lanes[TI_LANES])
@@ -291,6 +332,13 @@ hash_slot(RowHasher *h, TupleTableSlot *slot, char *tenant, uint64 *keyhash,
 	*keyhash = ti_key_hash((uint8 *) h->kbuf.data, h->kbuf.len);
 	if (ti_lthash_row((uint8 *) h->buf.data, h->buf.len, lanes) != 0)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("row hashing failed")));
+	slot_tenant(h, slot, tenant);
+}
+
+/* The tenant of a row (without hashing it): '' when not protected. */
+static void
+slot_tenant(RowHasher *h, TupleTableSlot *slot, char *tenant)
+{
 	tenant[0] = '\0';
 	if (h->tenant_att != InvalidAttrNumber && !slot->tts_isnull[h->tenant_att - 1])
 	{
@@ -370,8 +418,21 @@ leaves_of(Oid relid)
 }
 
 /* Scan one table (all leaves) and add (sign +1) or subtract its rows. */
+static bool
+tenant_wanted(List *tenants, const char *tenant)
+{
+	ListCell   *lc;
+
+	if (tenants == NIL)
+		return true;
+	foreach(lc, tenants)
+		if (strcmp((const char *) lfirst(lc), tenant) == 0)
+			return true;
+	return false;
+}
+
 static void
-scan_into(HTAB *hash, Oid relid, Oid root, const char *only_tenant, int nbuckets, int sign,
+scan_into(HTAB *hash, Oid relid, Oid root, List *tenants, int nbuckets, int sign,
 		  Snapshot snapshot)
 {
 	ListCell   *lc;
@@ -394,10 +455,20 @@ scan_into(HTAB *hash, Oid relid, Oid root, const char *only_tenant, int nbuckets
 			MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
 			CHECK_FOR_INTERRUPTS();
+			if (tenants != NIL)
+			{
+				slot_getallattrs(slot);
+				slot_tenant(h, slot, tenant);
+				if (!tenant_wanted(tenants, tenant))
+				{
+					MemoryContextSwitchTo(old);
+					MemoryContextReset(rowcxt);
+					continue;
+				}
+			}
 			hash_slot(h, slot, tenant, &keyhash, lanes);
 			MemoryContextSwitchTo(old);
-			if (only_tenant == NULL || strcmp(only_tenant, tenant) == 0)
-				accumulate(hash, tenant, (int32) (keyhash % nbuckets), lanes, sign);
+			accumulate(hash, tenant, (int32) (keyhash % nbuckets), lanes, sign);
 			MemoryContextReset(rowcxt);
 		}
 		MemoryContextDelete(rowcxt);
@@ -408,14 +479,14 @@ scan_into(HTAB *hash, Oid relid, Oid root, const char *only_tenant, int nbuckets
 }
 
 HTAB *
-ti_live_digests(Oid relid, const char *only_tenant, int nbuckets)
+ti_live_digests(Oid relid, List *tenants, int nbuckets)
 {
 	HTAB	   *hash = new_bucket_hash();
 	int			enc = pin_encoding();
 
 	PG_TRY();
 	{
-		scan_into(hash, relid, relid, only_tenant, nbuckets, 1, GetActiveSnapshot());
+		scan_into(hash, relid, relid, tenants, nbuckets, 1, GetActiveSnapshot());
 	}
 	PG_FINALLY();
 	{
@@ -534,8 +605,17 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 		{
 			/* each truncated partition's own trigger subtracts its rows */
 			if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-				scan_into(hash, RelationGetRelid(rel), root, NULL, TI_STORED_BUCKETS, -1,
-						  GetActiveSnapshot());
+			{
+				/*
+				 * TRUNCATE holds its exclusive lock now, but its snapshot may
+				 * predate rows committed while it waited for that lock: take
+				 * a fresh one, which sees every row about to go.
+				 */
+				Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+				scan_into(hash, RelationGetRelid(rel), root, NULL, TI_STORED_BUCKETS, -1, snap);
+				UnregisterSnapshot(snap);
+			}
 		}
 		else
 		{
@@ -662,7 +742,8 @@ static void
 verify_one(Tuplestorestate *ts, TupleDesc tupdesc, Oid relid, const char *relname,
 		   const char *only_tenant, List **runs)
 {
-	HTAB	   *live = ti_live_digests(relid, only_tenant, TI_STORED_BUCKETS);
+	HTAB	   *live = ti_live_digests(relid, only_tenant ? list_make1((char *) only_tenant) : NIL,
+										   TI_STORED_BUCKETS);
 	HTAB	   *tenants = new_tenant_hash();
 	HASH_SEQ_STATUS seq;
 	BucketEntry *b;
@@ -797,6 +878,21 @@ ti_verify(PG_FUNCTION_ARGS)
  * Live bucket digests and rows, for diff_peer() (called on both sides)
  * --------------------------------------------------------------------- */
 
+static List *
+text_array_list(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	List	   *l = NIL;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		l = lappend(l, nulls[i] ? pstrdup("") : TextDatumGetCString(elems[i]));
+	return l;
+}
+
 static Oid
 relid_from_name(text *name)
 {
@@ -810,7 +906,7 @@ ti_bucket_digests(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid = relid_from_name(PG_GETARG_TEXT_PP(0));
-	char	   *tenant = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List	   *tenants = PG_ARGISNULL(1) ? NIL : text_array_list(PG_GETARG_ARRAYTYPE_P(1));
 	int32		nb = PG_GETARG_INT32(2);
 	HTAB	   *h;
 	HASH_SEQ_STATUS seq;
@@ -819,7 +915,7 @@ ti_bucket_digests(PG_FUNCTION_ARGS)
 	if (nb < 1 || nb > 1 << 20)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("bucket count out of range")));
 	InitMaterializedSRF(fcinfo, 0);
-	h = ti_live_digests(relid, tenant, nb);
+	h = ti_live_digests(relid, tenants, nb);
 	hash_seq_init(&seq, h);
 	while ((b = hash_seq_search(&seq)) != NULL)
 	{
@@ -844,13 +940,14 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid = relid_from_name(PG_GETARG_TEXT_PP(0));
-	char	   *only_tenant = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List	   *tenants = text_array_list(PG_GETARG_ARRAYTYPE_P(1));
 	int32		nb = PG_GETARG_INT32(2);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(3);
 	Datum	   *elems;
 	bool	   *enulls;
 	int			nelems;
-	bool	   *want;
+	HTAB	   *want;
+	ListCell   *tc;
 	List	   *leaves;
 	ListCell   *lc;
 	int			enc;
@@ -858,11 +955,20 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 
 	if (nb < 1 || nb > 1 << 20)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("bucket count out of range")));
+	/* (tenants[i], buckets[i]) are the wanted pairs */
 	deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &nelems);
-	want = palloc0(nb);
-	for (i = 0; i < nelems; i++)
-		if (!enulls[i] && DatumGetInt32(elems[i]) >= 0 && DatumGetInt32(elems[i]) < nb)
-			want[DatumGetInt32(elems[i])] = true;
+	if (nelems != list_length(tenants))
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("tenants and buckets differ in length")));
+	want = new_bucket_hash();
+	i = 0;
+	foreach(tc, tenants)
+	{
+		uint64		zero[TI_LANES] = {0};
+
+		if (!enulls[i])
+			accumulate(want, (const char *) lfirst(tc), DatumGetInt32(elems[i]), zero, 1);
+		i++;
+	}
 
 	InitMaterializedSRF(fcinfo, 0);
 	leaves = leaves_of(relid);
@@ -887,10 +993,19 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 				bytea	   *rh;
 				ItemPointer tid;
 
+				BucketKey	bk;
+
 				CHECK_FOR_INTERRUPTS();
+				slot_getallattrs(slot);
+				slot_tenant(h, slot, tenant);
+				if (!tenant_wanted(tenants, tenant))
+					continue;
 				hash_slot(h, slot, tenant, &keyhash, lanes);
 				bucket = (int32) (keyhash % nb);
-				if (!want[bucket] || (only_tenant && strcmp(only_tenant, tenant) != 0))
+				memset(&bk, 0, sizeof(bk));
+				strlcpy(bk.tenant, tenant, NAMEDATALEN);
+				bk.bucket = bucket;
+				if (hash_search(want, &bk, HASH_FIND, NULL) == NULL)
 					continue;
 				rh = palloc(VARHDRSZ + 16);
 				SET_VARSIZE(rh, VARHDRSZ + 16);

@@ -8,10 +8,12 @@
 #include "postgres.h"
 
 #include "lthash.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
 #include "utils/hsearch.h"
 
 #define TI_STORED_BUCKETS 64
-#define TI_DIFF_BUCKETS 4096
+#define TI_DIFF_BUCKETS 512
 
 typedef struct BucketKey
 {
@@ -26,7 +28,7 @@ typedef struct BucketEntry
 } BucketEntry;
 
 /* Live digests of a table (all leaves), per (tenant, bucket mod nbuckets). */
-extern HTAB *ti_live_digests(Oid relid, const char *only_tenant, int nbuckets);
+extern HTAB *ti_live_digests(Oid relid, List *tenants, int nbuckets);
 
 extern char *ti_qualified_name(Oid relid);
 

@@ -4,10 +4,11 @@
  *	  table on another node through libpq, and make the local rows equal to
  *	  the peer's.
  *
- * Both sides compute live digests per (tenant, bucket) with
- * TI_DIFF_BUCKETS buckets (no stored digests needed, so a logical
- * subscriber whose triggers do not fire can be compared); only for buckets
- * that differ are the primary keys and short row hashes fetched.  The
+ * Both sides compute live digests (no stored digests needed, so a logical
+ * subscriber whose triggers do not fire can be compared), in three rounds
+ * that narrow down: per tenant, per (tenant, bucket) for the tenants that
+ * differ, then the primary keys and short row hashes of the buckets that
+ * differ.  The peer computes its side while this node computes its own.  The
  * connection uses a connect timeout and never reports the conninfo, which
  * may hold a password.  Bytes received are counted for the benchmark
  * (tenant_iso._peer_bytes()).
@@ -168,7 +169,7 @@ rows_sql(const char *relname, const char *keycols)
 {
 	return psprintf("SELECT b.tenant_id, (SELECT to_jsonb(k) FROM (SELECT %s) k)::text, "
 					"encode(b.rowhash, 'hex') "
-					"FROM tenant_iso._bucket_rows($1, $2, $3, $4::int[]) b "
+					"FROM tenant_iso._bucket_rows($1, $2::text[], $3, $4::int[]) b "
 					"JOIN %s t ON t.tableoid = b.leaf AND t.ctid = b.tid",
 					keycols, relname);
 }
@@ -196,40 +197,98 @@ cmp_rows(const void *a, const void *b)
 	return c ? c : strcmp(x->key, y->key);
 }
 
-/* Compute the differences between this node and the peer. */
-static List *
-compute_diff(Oid relid, PGconn *conn, const char *tenant)
+/* Send a query to the peer without waiting for it. */
+static void
+peer_send(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
-	char	   *relname = ti_qualified_name(relid);
-	char	   *keycols = key_columns_sql(relid);
-	HTAB	   *local = ti_live_digests(relid, tenant, TI_DIFF_BUCKETS);
-	HTAB	   *remote;
-	PGresult   *res;
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("query on the peer failed"),
+				 errdetail_internal("%s", msg)));
+	}
+}
+
+/* Collect the result of peer_send(). */
+static PGresult *
+peer_wait(PGconn *conn)
+{
+	PGresult   *res = NULL;
+	PGresult   *r;
+	int			i,
+				c;
+
+	while ((r = PQgetResult(conn)) != NULL)
+	{
+		if (res)
+			PQclear(res);
+		res = r;
+	}
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		char	   *msg = pchomp(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+
+		if (res)
+			PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("query on the peer failed"),
+				 errdetail_internal("%s", msg),
+				 errhint("The peer needs tenant_iso and the same table, and a role that may read every tenant's rows.")));
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		for (c = 0; c < PQnfields(res); c++)
+			peer_bytes += PQgetlength(res, i, c);
+	return res;
+}
+
+/* A text[] literal of strings (tenant ids are plain: see token.c). */
+static char *
+text_array_literal(List *items)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '{');
+	foreach(lc, items)
+		appendStringInfo(&s, "%s\"%s\"", s.len > 1 ? "," : "", (char *) lfirst(lc));
+	appendStringInfoChar(&s, '}');
+	return s.data;
+}
+
+/*
+ * Compare the live bucket fingerprints of both sides for some tenants (NIL:
+ * all); the peer computes its side while we compute ours.  Returns the
+ * differing (tenant, bucket) keys as a list of BucketKey.
+ */
+static List *
+differing_buckets(Oid relid, const char *relname, PGconn *conn, List *tenants, int nbuckets)
+{
 	char		nb[16];
-	const char *params[4];
+	const char *params[3];
+	HTAB	   *local;
+	HTAB	   *remote;
 	HASHCTL		ctl;
+	PGresult   *res;
 	HASH_SEQ_STATUS seq;
 	BucketEntry *e;
 	RemoteBucket *rb;
-	MemoryContext outer;
-	StringInfoData buckets;
-	List	   *volatile diffs = NIL;
-	PeerRow    *lrows = NULL,
-			   *rrows = NULL;
-	int			nl = 0,
-				nr = 0,
-				i,
-				j;
+	List	   *out = NIL;
 	int			r;
 
-	snprintf(nb, sizeof(nb), "%d", TI_DIFF_BUCKETS);
+	snprintf(nb, sizeof(nb), "%d", nbuckets);
 	params[0] = relname;
-	params[1] = tenant;
+	params[1] = tenants ? text_array_literal(tenants) : NULL;
 	params[2] = nb;
-	res = peer_exec(conn, "SELECT tenant_id, bucket, fingerprint "
-					"FROM tenant_iso._bucket_digests($1, $2, $3)", 3, params);
+	peer_send(conn, "SELECT tenant_id, bucket, fingerprint "
+			  "FROM tenant_iso._bucket_digests($1, $2::text[], $3)", 3, params);
+	local = ti_live_digests(relid, tenants, nbuckets);
+	res = peer_wait(conn);
 
-	/* the peer's bucket fingerprints, in a hash keyed like ours */
 	ctl.keysize = sizeof(BucketKey);
 	ctl.entrysize = sizeof(RemoteBucket);
 	ctl.hcxt = CurrentMemoryContext;
@@ -237,109 +296,141 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 	for (r = 0; r < PQntuples(res); r++)
 	{
 		BucketKey	k;
-		RemoteBucket *re;
 		bool		found;
 
 		memset(&k, 0, sizeof(k));
 		strlcpy(k.tenant, PQgetvalue(res, r, 0), NAMEDATALEN);
 		k.bucket = atoi(PQgetvalue(res, r, 1));
-		re = hash_search(remote, &k, HASH_ENTER, &found);
-		strlcpy(re->fingerprint, PQgetvalue(res, r, 2), sizeof(re->fingerprint));
+		rb = hash_search(remote, &k, HASH_ENTER, &found);
+		strlcpy(rb->fingerprint, PQgetvalue(res, r, 2), sizeof(rb->fingerprint));
 	}
 	PQclear(res);
 
-	/* buckets that differ, per tenant: one bucket list per tenant */
+	hash_seq_init(&seq, local);
+	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		HASHCTL		tctl;
-		HTAB	   *per_tenant;
-		typedef struct TB
-		{
-			char		tenant[NAMEDATALEN];
-			List	   *buckets;
-		} TB;
-		TB		   *tb;
-		bool		found;
+		char		fp[33];
 
-		tctl.keysize = NAMEDATALEN;
-		tctl.entrysize = sizeof(TB);
-		tctl.hcxt = CurrentMemoryContext;
-		per_tenant = hash_create("tenant_iso differing buckets", 16, &tctl,
-								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		hash_seq_init(&seq, local);
-		while ((e = hash_seq_search(&seq)) != NULL)
+		rb = hash_search(remote, &e->key, HASH_FIND, NULL);
+		ti_lthash_fingerprint(&e->digest, fp);
+		if (rb == NULL || strcmp(rb->fingerprint, fp) != 0)
 		{
-			RemoteBucket *re = hash_search(remote, &e->key, HASH_FIND, NULL);
-			char		fp[33];
+			BucketKey  *k = palloc(sizeof(BucketKey));
 
-			ti_lthash_fingerprint(&e->digest, fp);
-			if (re == NULL || strcmp(re->fingerprint, fp) != 0)
-			{
-				tb = hash_search(per_tenant, e->key.tenant, HASH_ENTER, &found);
-				if (!found)
-					tb->buckets = NIL;
-				tb->buckets = lappend_int(tb->buckets, e->key.bucket);
-			}
+			*k = e->key;
+			out = lappend(out, k);
 		}
-		hash_seq_init(&seq, remote);
-		while ((rb = hash_seq_search(&seq)) != NULL)
+	}
+	hash_seq_init(&seq, remote);
+	while ((rb = hash_seq_search(&seq)) != NULL)
+	{
+		if (hash_search(local, &rb->key, HASH_FIND, NULL) == NULL)
 		{
-			if (hash_search(local, &rb->key, HASH_FIND, NULL) == NULL)
-			{
-				tb = hash_search(per_tenant, rb->key.tenant, HASH_ENTER, &found);
-				if (!found)
-					tb->buckets = NIL;
-				tb->buckets = lappend_int(tb->buckets, rb->key.bucket);
-			}
+			BucketKey  *k = palloc(sizeof(BucketKey));
+
+			*k = rb->key;
+			out = lappend(out, k);
 		}
+	}
+	return out;
+}
+
+/*
+ * Compute the differences between this node and the peer, in three
+ * rounds: one fingerprint per tenant; fingerprints of TI_DIFF_BUCKETS
+ * buckets for the tenants that differ; keys and row hashes of the buckets
+ * that differ.  Only the first round hashes every row; the others skip the
+ * rows of other tenants before hashing.
+ */
+static List *
+compute_diff(Oid relid, PGconn *conn, const char *tenant)
+{
+	char	   *relname = ti_qualified_name(relid);
+	char	   *keycols = key_columns_sql(relid);
+	List	   *tenants = NIL;
+	List	   *buckets;
+	ListCell   *lc;
+	List	   *diffs = NIL;
+	PeerRow    *lrows = NULL,
+			   *rrows = NULL;
+	int			nl = 0,
+				nr = 0,
+				i,
+				j,
+				r;
+
+	/* round 1: one fingerprint per tenant */
+	buckets = differing_buckets(relid, relname, conn, tenant ? list_make1(pstrdup(tenant)) : NIL, 1);
+	if (buckets == NIL)
+		return NIL;
+	foreach(lc, buckets)
+		tenants = lappend(tenants, pstrdup(((BucketKey *) lfirst(lc))->tenant));
+
+	/* round 2: the buckets of those tenants */
+	buckets = differing_buckets(relid, relname, conn, tenants, TI_DIFF_BUCKETS);
+	if (buckets == NIL)
+		return NIL;
+
+	/* round 3: the rows of the differing buckets, on both sides */
+	{
+		char	   *sql = rows_sql(relname, keycols);
+		List	   *btenants = NIL;
+		StringInfoData bl;
+		char		nb[16];
+		const char *params[4];
+		PGresult   *res;
+		Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
+		Datum		values[4];
+		MemoryContext outer;
+		uint64		k;
+
+		initStringInfo(&bl);
+		appendStringInfoChar(&bl, '{');
+		foreach(lc, buckets)
+		{
+			BucketKey  *bk = lfirst(lc);
+
+			btenants = lappend(btenants, bk->tenant);
+			appendStringInfo(&bl, "%s%d", bl.len > 1 ? "," : "", bk->bucket);
+		}
+		appendStringInfoChar(&bl, '}');
+		snprintf(nb, sizeof(nb), "%d", TI_DIFF_BUCKETS);
+		params[0] = relname;
+		params[1] = text_array_literal(btenants);
+		params[2] = nb;
+		params[3] = bl.data;
+		peer_send(conn, sql, 4, params);
 
 		outer = CurrentMemoryContext;
 		SPI_connect();
-		hash_seq_init(&seq, per_tenant);
-		while ((tb = hash_seq_search(&seq)) != NULL)
+		values[0] = CStringGetTextDatum(relname);
+		values[1] = CStringGetTextDatum(params[1]);
+		values[2] = Int32GetDatum(TI_DIFF_BUCKETS);
+		values[3] = CStringGetTextDatum(bl.data);
+		if (SPI_execute_with_args(sql, 4, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list local rows");
+		/* SPI leaves its own context current; results must outlive it */
+		MemoryContextSwitchTo(outer);
+		lrows = palloc(sizeof(PeerRow) * (SPI_processed + 1));
+		for (k = 0; k < SPI_processed; k++, nl++)
 		{
-			ListCell   *lc;
-			char	   *sql = rows_sql(relname, keycols);
-			Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
-			Datum		values[4];
-			uint64		k;
+			HeapTuple	tup = SPI_tuptable->vals[k];
 
-			initStringInfo(&buckets);
-			appendStringInfoChar(&buckets, '{');
-			foreach(lc, tb->buckets)
-				appendStringInfo(&buckets, "%s%d", buckets.len > 1 ? "," : "", lfirst_int(lc));
-			appendStringInfoChar(&buckets, '}');
-
-			params[1] = tb->tenant;
-			params[3] = buckets.data;
-			res = peer_exec(conn, sql, 4, params);
-			rrows = repalloc_huge(rrows ? rrows : palloc(1), sizeof(PeerRow) * (nr + PQntuples(res) + 1));
-			for (r = 0; r < PQntuples(res); r++, nr++)
-			{
-				rrows[nr].tenant = pstrdup(PQgetvalue(res, r, 0));
-				rrows[nr].key = pstrdup(PQgetvalue(res, r, 1));
-				rrows[nr].hash = pstrdup(PQgetvalue(res, r, 2));
-			}
-			PQclear(res);
-
-			values[0] = CStringGetTextDatum(relname);
-			values[1] = CStringGetTextDatum(tb->tenant);
-			values[2] = Int32GetDatum(TI_DIFF_BUCKETS);
-			values[3] = CStringGetTextDatum(buckets.data);
-			if (SPI_execute_with_args(sql, 4, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not list local rows");
-			/* SPI leaves its own context current; results must outlive it */
-			MemoryContextSwitchTo(outer);
-			lrows = repalloc_huge(lrows ? lrows : palloc(1), sizeof(PeerRow) * (nl + SPI_processed + 1));
-			for (k = 0; k < SPI_processed; k++, nl++)
-			{
-				HeapTuple	tup = SPI_tuptable->vals[k];
-
-				lrows[nl].tenant = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
-				lrows[nl].key = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-				lrows[nl].hash = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
-			}
+			lrows[nl].tenant = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+			lrows[nl].key = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+			lrows[nl].hash = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
 		}
 		SPI_finish();
+
+		res = peer_wait(conn);
+		rrows = palloc(sizeof(PeerRow) * (PQntuples(res) + 1));
+		for (r = 0; r < PQntuples(res); r++, nr++)
+		{
+			rrows[nr].tenant = pstrdup(PQgetvalue(res, r, 0));
+			rrows[nr].key = pstrdup(PQgetvalue(res, r, 1));
+			rrows[nr].hash = pstrdup(PQgetvalue(res, r, 2));
+		}
+		PQclear(res);
 	}
 
 	/* merge the two sorted lists */
