@@ -46,6 +46,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/inval.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
@@ -569,6 +570,110 @@ tuplestore_into(HTAB *hash, Tuplestorestate *ts, Relation rel, RowHasher *h, int
 }
 
 /*
+ * Hashers used by the digest trigger are cached per relation (with the
+ * tracked table they report to), in their own memory context, and dropped
+ * whenever a relcache invalidation touches a relation: building one costs
+ * catalog lookups that would otherwise dominate a small statement.
+ */
+typedef struct HasherCacheEntry
+{
+	Oid			relid;			/* hash key: the trigger's relation */
+	Oid			root;
+	RowHasher  *hasher;
+} HasherCacheEntry;
+
+static MemoryContext hasher_cxt = NULL;
+static HTAB *hasher_cache = NULL;
+static bool hasher_cb_registered = false;
+
+/*
+ * Only a flag: the callback may run in the middle of building or using a
+ * hasher (any lock acquisition processes invalidations), so the memory is
+ * released at the next cached_hasher() call, never here.
+ */
+static bool hasher_cache_stale = false;
+
+static void
+hasher_cache_cb(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	HasherCacheEntry *e;
+
+	if (hasher_cache == NULL || hasher_cache_stale)
+		return;
+	if (!OidIsValid(relid))
+	{
+		hasher_cache_stale = true;
+		return;
+	}
+	/* the trigger's relation, or a tracked root (its key, its columns) */
+	hash_seq_init(&seq, hasher_cache);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->relid == relid || e->root == relid)
+		{
+			hasher_cache_stale = true;
+			hash_seq_term(&seq);
+			return;
+		}
+	}
+}
+
+static RowHasher *
+cached_hasher(Relation rel, const char *relname, Oid *root_out)
+{
+	Oid			relid = RelationGetRelid(rel);
+	HasherCacheEntry *e;
+	bool		found;
+
+	if (!hasher_cb_registered)
+	{
+		CacheRegisterRelcacheCallback(hasher_cache_cb, (Datum) 0);
+		hasher_cb_registered = true;
+	}
+	if (hasher_cxt == NULL)
+		hasher_cxt = AllocSetContextCreate(CacheMemoryContext, "tenant_iso hashers",
+										   ALLOCSET_SMALL_SIZES);
+	if (hasher_cache_stale)
+	{
+		MemoryContextReset(hasher_cxt);
+		hasher_cache = NULL;
+		hasher_cache_stale = false;
+	}
+	if (hasher_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(HasherCacheEntry);
+		ctl.hcxt = hasher_cxt;
+		hasher_cache = hash_create("tenant_iso hashers", 16, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(hasher_cache, &relid, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		Oid			root;
+		RowHasher  *h;
+		MemoryContext old;
+
+		root = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(relname)),
+								NoLock, true);
+		if (!OidIsValid(root))
+			root = relid;
+		old = MemoryContextSwitchTo(hasher_cxt);
+		h = make_hasher(rel, root);
+		h->desc = CreateTupleDescCopy(h->desc);
+		MemoryContextSwitchTo(old);
+		e = hash_search(hasher_cache, &relid, HASH_ENTER, &found);
+		e->root = root;
+		e->hasher = h;
+	}
+	*root_out = e->root;
+	return e->hasher;
+}
+
+/*
  * The digest trigger: AFTER INSERT/UPDATE/DELETE FOR EACH STATEMENT with
  * transition tables, and BEFORE TRUNCATE.  Argument 0: the tracked table's
  * qualified name; argument 1: its OID at track() time is not used (names
@@ -581,7 +686,6 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	Relation	rel;
 	const char *relname;
-	Oid			root;
 	HTAB	   *hash;
 	int			enc;
 
@@ -592,10 +696,6 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 				 errmsg("_digest_trigger() must be a statement trigger created by tenant_iso.track()")));
 	rel = td->tg_relation;
 	relname = td->tg_trigger->tgargs[0];
-	root = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(relname)),
-							NoLock, true);
-	if (!OidIsValid(root))
-		root = RelationGetRelid(rel);
 
 	hash = new_bucket_hash();
 	enc = pin_encoding();
@@ -603,6 +703,11 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 	{
 		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		{
+			Oid			root = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(relname)),
+												NoLock, true);
+
+			if (!OidIsValid(root))
+				root = RelationGetRelid(rel);
 			/* each truncated partition's own trigger subtracts its rows */
 			if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 			{
@@ -619,7 +724,8 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			RowHasher  *h = make_hasher(rel, root);
+			Oid			root;
+			RowHasher  *h = cached_hasher(rel, relname, &root);
 
 			tuplestore_into(hash, td->tg_oldtable, rel, h, -1);
 			tuplestore_into(hash, td->tg_newtable, rel, h, 1);

@@ -119,8 +119,8 @@ peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 	{
 		char	   *msg = pchomp(PQresultErrorMessage(res));
 
+		/* the caller's PG_FINALLY owns (and finishes) the connection */
 		PQclear(res);
-		PQfinish(conn);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("query on the peer failed"),
