@@ -637,12 +637,6 @@ REVOKE ALL ON FUNCTION tenant_iso.rewrap_keys() FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.shred_tenant(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.key_version(bytea) FROM PUBLIC;
 
-CREATE FUNCTION tenant_iso._needs_reencrypt(tenant_id text, data bytea) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'ti_needs_reencrypt'
-	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION tenant_iso._needs_reencrypt(text, bytea) IS
-	'Internal: true when a ciphertext is under an older, still usable key version of its tenant';
-REVOKE ALL ON FUNCTION tenant_iso._needs_reencrypt(text, bytea) FROM PUBLIC;
 
 CREATE FUNCTION tenant_iso.reencrypt(rel regclass, col name, context text DEFAULT '',
 									 batch_size int DEFAULT 1000) RETURNS bigint

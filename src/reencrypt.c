@@ -79,14 +79,6 @@ needs_work(const char *tenant, bytea *ct)
 	return !ti_key_version_destroyed(tenant, (uint32) version);
 }
 
-PG_FUNCTION_INFO_V1(ti_needs_reencrypt);
-Datum
-ti_needs_reencrypt(PG_FUNCTION_ARGS)
-{
-	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	PG_RETURN_BOOL(needs_work(tenant, PG_GETARG_BYTEA_PP(1)));
-}
 
 /*
  * Rewrite the values of one block range of one leaf table that are under

@@ -108,7 +108,7 @@ INSERT INTO reenc_docs (tenant_id, id, body, secret) VALUES
 	('ra', 1003, 'empty', ''),
 	('ra', 1004, 'format 2', '\x02' || decode(repeat('00', 39), 'hex'));
 
-SELECT plan(95);
+SELECT plan(96);
 
 -- ===================================================================
 -- nothing to do before any rotation
@@ -318,6 +318,11 @@ SELECT throws_ok($$SELECT tenant_iso.reencrypt('reenc_docs', 'id')$$,
 	'int column -> 42804');
 SELECT throws_ok($$SELECT tenant_iso.reencrypt('reenc_docs', 'ctid')$$,
 	'42804', NULL, 'system column ctid -> 42804');
+-- it rewrites every tenant's rows: refused in a tenant context, even for a superuser
+SELECT tenant_iso.set_tenant('ra') \g /dev/null
+SELECT throws_ok($$SELECT tenant_iso.reencrypt('reenc_docs', 'secret', 'docs')$$,
+	'42501', 'reencrypt() is not allowed in a tenant context', 'in a tenant context -> 42501');
+SELECT tenant_iso.reset_tenant() \g /dev/null
 SELECT throws_ok($$SELECT tenant_iso.reencrypt('reenc_docs', 'secret', 'docs', 0)$$,
 	'22023', 'batch_size must be positive', 'batch_size 0 -> 22023');
 SELECT throws_ok($$SELECT tenant_iso.reencrypt('reenc_docs', 'secret', 'docs', -5)$$,
