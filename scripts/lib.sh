@@ -7,7 +7,8 @@
 # every directory they write is chowned to that user (ti_chown_pg).
 # Running as a normal user: everything runs as that user.
 
-PGBIN=/usr/lib/postgresql/15/bin
+# TI_PGBIN points at another (e.g. a private, relocated) PostgreSQL 15 bin dir.
+PGBIN=${TI_PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PGBIN/pg_config
 TI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TI_PACKAGES="postgresql-15 postgresql-server-dev-15 libssl-dev libpq-dev

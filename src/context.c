@@ -46,7 +46,6 @@
 #include "tenant_iso.h"
 #include "token.h"
 
-static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static char *context_guc = NULL;
 static bool allow_context_change = false;
 static bool log_context_changes = false;
@@ -93,7 +92,6 @@ log_refusal(const char *reason)
 			 errhidecontext(true)));
 }
 
-static void ti_context_hooks_init(void);
 static bool names_context_guc(const char *name);
 static void refuse_setting_stmt(const char *what);
 
@@ -128,8 +126,6 @@ ti_context_init(void)
 							   PGC_USERSET,
 							   GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   check_context, assign_context, NULL);
-
-	ti_context_hooks_init();
 
 	DefineCustomBoolVariable("tenant_iso.log_context_changes",
 							 "Log every successful change of tenant context.",
@@ -621,19 +617,11 @@ find_set_config(Node *node, void *context)
 	return expression_tree_walker(node, find_set_config, context);
 }
 
-static void
-context_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+/* Called by hooks.c after parse analysis of every statement. */
+void
+ti_context_post_parse(Query *query)
 {
-	if (prev_post_parse_analyze)
-		prev_post_parse_analyze(pstate, query, jstate);
 	if (query->commandType != CMD_UTILITY &&
 		query_tree_walker(query, find_set_config, NULL, 0))
 		refuse_setting_stmt("set_config() of tenant_iso.tenant");
-}
-
-static void
-ti_context_hooks_init(void)
-{
-	prev_post_parse_analyze = post_parse_analyze_hook;
-	post_parse_analyze_hook = context_post_parse_analyze;
 }

@@ -6,6 +6,7 @@
 #define TENANT_ISO_H
 
 #include "postgres.h"
+#include "nodes/parsenodes.h"
 #include "utils/rel.h"
 
 /* Name of the hidden setting that carries a switcher's context. */
@@ -42,8 +43,10 @@ extern bool ti_any_protected(void);
 extern uint64 ti_registry_generation(void);
 extern Oid	ti_rel_owner(Oid relid);
 
-/* isolation.c */
+/* policy.c */
 extern bool ti_maintenance_worker;
+
+/* cursors.c */
 extern void ti_fail_foreign_portals(void);
 
 /* context.c */
@@ -51,5 +54,6 @@ extern const char *ti_effective_tenant(void);
 extern bool ti_in_tenant_context(void);
 extern void ti_clear_switcher_context(void);
 extern void ti_context_guard_utility(Node *stmt);
+extern void ti_context_post_parse(Query *query);
 
 #endif

@@ -1,0 +1,1 @@
+-- 30_residue: part of tenant_iso--0.1.0--0.2.0.sql (issue 10)

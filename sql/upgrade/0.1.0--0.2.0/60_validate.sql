@@ -1,0 +1,1 @@
+-- 60_validate: part of tenant_iso--0.1.0--0.2.0.sql (issue 10)

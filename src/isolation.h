@@ -1,0 +1,73 @@
+/*
+ * src/isolation.h
+ *	  The row-isolation subsystem: what hooks.c calls in policy.c, guards.c,
+ *	  copy.c, cursors.c, residue.c, foreign.c and planner.c.
+ *
+ * hooks.c owns every hook variable and the order in which these run; the
+ * other files hold no hook state of their own.
+ */
+#ifndef TI_ISOLATION_H
+#define TI_ISOLATION_H
+
+#include "postgres.h"
+
+#include "catalog/objectaccess.h"
+#include "executor/execdesc.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
+#include "parser/parse_node.h"
+#include "tcop/cmdtag.h"
+#include "utils/rel.h"
+#include "utils/selfuncs.h"
+
+/* policy.c: the tenant policies of a protected table (NIL if not protected) */
+extern List *ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive);
+
+/* guards.c */
+extern Oid	ti_rangevar_oid(RangeVar *rv);
+extern bool ti_is_protected(Oid relid);
+extern bool ti_tree_is_protected(Oid relid);
+extern void ti_refuse(const char *what, Oid relid) pg_attribute_noreturn();
+extern void ti_guard_whole_table(Node *parsetree);
+
+/* copy.c: true if it ran the COPY itself */
+extern bool ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt,
+								   const char *queryString, QueryCompletion *qc);
+
+/* cursors.c */
+extern void ti_cursors_init(void);
+extern void ti_cursors_executor_start(QueryDesc *queryDesc, int eflags);
+extern void ti_cursors_executor_run(QueryDesc *queryDesc);
+extern void ti_cursors_executor_end(QueryDesc *queryDesc);
+extern void ti_cursors_before_utility(Node *parsetree);
+extern void ti_cursors_after_utility(Node *parsetree, bool present);
+
+/*
+ * residue.c: what one pooled request leaves behind for the next (temporary
+ * objects, prepared transactions).
+ */
+extern void ti_residue_init(void);
+extern void ti_residue_check_statement(Node *utility_or_null);
+extern void ti_residue_after_utility(Node *parsetree);
+extern void ti_residue_object_access(ObjectAccessType access, Oid classId,
+									 Oid objectId, int subId, void *arg);
+
+/* foreign.c: code owned by one tenant run from another tenant's context */
+extern void ti_foreign_init(void);
+extern void ti_foreign_check_plan(PlannedStmt *plan);
+extern bool ti_foreign_needs_fmgr(Oid fn_oid);
+extern void ti_foreign_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg);
+
+/* planner.c: the planner is not an oracle (MERGE, statistics) */
+extern void ti_planner_init(void);
+extern void ti_planner_post_parse(ParseState *pstate, Query *query);
+extern bool ti_planner_relation_stats(PlannerInfo *root, RangeTblEntry *rte,
+									  AttrNumber attnum, VariableStatData *vardata);
+extern bool ti_planner_index_stats(PlannerInfo *root, Oid indexOid,
+								   AttrNumber indexattnum, VariableStatData *vardata);
+extern void ti_planner_relation_info(PlannerInfo *root, Oid relationObjectId,
+									 bool inhparent, RelOptInfo *rel);
+
+#endif
