@@ -503,17 +503,16 @@ ti_current_tenant(PG_FUNCTION_ARGS)
 }
 
 /*
- * The value every row policy compares with.  Fails closed: 42501 when
+ * The tenant every row policy compares with.  Fails closed: 42501 when
  * there is no context, a membership conflict, or a tenant that is not
  * active.
  */
-PG_FUNCTION_INFO_V1(ti_enforced_tenant);
-Datum
-ti_enforced_tenant(PG_FUNCTION_ARGS)
+const char *
+ti_enforced_tenant_or_error(void)
 {
 	compute_effective();
 	if (eff.has_tenant && eff.status == TI_TENANT_ACTIVE)
-		PG_RETURN_TEXT_P(cstring_to_text(eff.tenant));
+		return eff.tenant;
 
 	if (eff.conflict)
 		ereport(ERROR,
@@ -529,7 +528,14 @@ ti_enforced_tenant(PG_FUNCTION_ARGS)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("tenant \"%s\" is %s", eff.tenant,
 					eff.status == TI_TENANT_SUSPENDED ? "suspended" : "not registered")));
-	PG_RETURN_NULL();
+	return NULL;
+}
+
+PG_FUNCTION_INFO_V1(ti_enforced_tenant);
+Datum
+ti_enforced_tenant(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(ti_enforced_tenant_or_error()));
 }
 
 PG_FUNCTION_INFO_V1(ti_caller);

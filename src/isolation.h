@@ -25,6 +25,14 @@
 /* policy.c: the tenant policies of a protected table (NIL if not protected) */
 extern List *ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive);
 
+/*
+ * policy.c: the enforced tenant as a value of a tenant column's type and
+ * typmod.  Raises 42501 when there is no usable context, or when the id is
+ * not the canonical text form of that type (so that '042' never matches the
+ * integer 42, nor an upper-case id a lower-case uuid).
+ */
+extern Datum ti_enforced_tenant_datum(Oid typid, int32 typmod);
+
 /* guards.c */
 extern Oid	ti_rangevar_oid(RangeVar *rv);
 extern bool ti_is_protected(Oid relid);

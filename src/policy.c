@@ -133,3 +133,29 @@ ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	policy->hassublinks = false;
 	return list_make1(policy);
 }
+
+Datum
+ti_enforced_tenant_datum(Oid typid, int32 typmod)
+{
+	const char *id = ti_enforced_tenant_or_error();
+	Oid			typinput,
+				typoutput,
+				typioparam;
+	bool		isvarlena;
+	Datum		value;
+	char	   *back;
+
+	getTypeInputInfo(typid, &typinput, &typioparam);
+	value = OidInputFunctionCall(typinput, (char *) id, typioparam, typmod);
+	getTypeOutputInfo(typid, &typoutput, &isvarlena);
+	back = OidOutputFunctionCall(typoutput, value);
+	if (strcmp(back, id) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tenant id \"%s\" is not the canonical form of type %s",
+						id, format_type_with_typemod(typid, typmod)),
+				 errdetail("Another spelling of the same value would name another tenant's rows."),
+				 errhint("Register the tenant under its canonical form (for example 42, not 042).")));
+	pfree(back);
+	return value;
+}

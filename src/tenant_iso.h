@@ -51,6 +51,7 @@ extern void ti_fail_foreign_portals(void);
 
 /* context.c */
 extern const char *ti_effective_tenant(void);
+extern const char *ti_enforced_tenant_or_error(void);
 extern bool ti_in_tenant_context(void);
 extern void ti_clear_switcher_context(void);
 extern void ti_context_guard_utility(Node *stmt);
