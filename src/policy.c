@@ -17,6 +17,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
@@ -46,6 +47,72 @@
 
 #include "isolation.h"
 
+/*
+ * The right-hand side of the tenant qual: an uncorrelated scalar sublink
+ *		(SELECT tenant_iso._enforced_tenant_as('<type>', <typmod>)::<type>)
+ * which the planner turns into an InitPlan: the context is evaluated once
+ * per scan (not once per row), and the result is a PARAM_EXEC Param, so
+ * index conditions and run-time partition pruning still apply, and a
+ * cached generic plan re-reads the context at every execution.
+ *
+ * When the extension's SQL objects predate 0.2.0 (the library was updated
+ * but ALTER EXTENSION UPDATE not run yet) it falls back to the 0.1.0
+ * function, tenant_iso._enforced_tenant().
+ */
+static Node *
+build_context_rhs(Form_pg_attribute att, const char *column)
+{
+	Oid			argtypes[2] = {REGTYPEOID, INT4OID};
+	Oid			fn;
+	Node	   *rhs;
+	ParseState *pstate;
+	Query	   *q;
+	SubLink    *sub;
+
+	fn = LookupFuncName(list_make2(makeString("tenant_iso"), makeString("_enforced_tenant_as")),
+						2, argtypes, true);
+	if (OidIsValid(fn))
+		rhs = (Node *) makeFuncExpr(fn, TEXTOID,
+									list_make2(makeConst(REGTYPEOID, -1, InvalidOid, sizeof(Oid),
+														 ObjectIdGetDatum(att->atttypid), false, true),
+											   makeConst(INT4OID, -1, InvalidOid, sizeof(int32),
+														 Int32GetDatum(att->atttypmod), false, true)),
+									InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	else
+	{
+		fn = LookupFuncName(list_make2(makeString("tenant_iso"), makeString("_enforced_tenant")),
+							0, NULL, false);
+		rhs = (Node *) makeFuncExpr(fn, TEXTOID, NIL, InvalidOid, InvalidOid,
+									COERCE_EXPLICIT_CALL);
+	}
+
+	pstate = make_parsestate(NULL);
+	rhs = coerce_to_target_type(pstate, rhs, TEXTOID, att->atttypid, att->atttypmod,
+								COERCION_EXPLICIT, COERCE_EXPLICIT_CAST, -1);
+	if (rhs == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("tenant column \"%s\" has an unsupported type", column)));
+	assign_expr_collations(pstate, rhs);
+	free_parsestate(pstate);
+
+	q = makeNode(Query);
+	q->commandType = CMD_SELECT;
+	q->querySource = QSRC_ORIGINAL;
+	q->canSetTag = true;
+	q->jointree = makeFromExpr(NIL, NULL);
+	q->targetList = list_make1(makeTargetEntry((Expr *) rhs, 1, pstrdup("tenant"), false));
+
+	sub = makeNode(SubLink);
+	sub->subLinkType = EXPR_SUBLINK;
+	sub->subLinkId = 0;
+	sub->testexpr = NULL;
+	sub->operName = NIL;
+	sub->subselect = (Node *) q;
+	sub->location = -1;
+	return (Node *) sub;
+}
+
 static Expr *
 build_tenant_qual(Relation rel, const char *column)
 {
@@ -53,7 +120,6 @@ build_tenant_qual(Relation rel, const char *column)
 	Form_pg_attribute att = NULL;
 	int			i;
 	Var		   *var;
-	Oid			fn;
 	Node	   *rhs;
 	Expr	   *op;
 	ParseState *pstate;
@@ -76,23 +142,25 @@ build_tenant_qual(Relation rel, const char *column)
 				 errhint("Call tenant_iso.unprotect() and tenant_iso.protect() again.")));
 
 	var = makeVar(1, att->attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
-	fn = LookupFuncName(list_make2(makeString("tenant_iso"), makeString("_enforced_tenant")),
-						0, NULL, false);
-	rhs = (Node *) makeFuncExpr(fn, TEXTOID, NIL, InvalidOid, InvalidOid,
-								COERCE_EXPLICIT_CALL);
+	rhs = build_context_rhs(att, column);
 
 	pstate = make_parsestate(NULL);
-	rhs = coerce_to_target_type(pstate, rhs, TEXTOID, att->atttypid, att->atttypmod,
-								COERCION_EXPLICIT, COERCE_EXPLICIT_CAST, -1);
-	if (rhs == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("tenant column \"%s\" has an unsupported type", column)));
 	op = make_op(pstate,
 				 list_make2(makeString("pg_catalog"), makeString("=")),
 				 (Node *) var, rhs, NULL, -1);
 	assign_expr_collations(pstate, (Node *) op);
 	free_parsestate(pstate);
+
+	/*
+	 * A nondeterministic collation (case- or accent-insensitive) would let
+	 * two distinct ids compare equal: compare bytes instead.  protect()
+	 * refuses such columns; this covers tables protected before it did, and
+	 * columns altered since.  Deterministic collations are kept, so that
+	 * indexes on the tenant column stay usable.
+	 */
+	if (IsA(op, OpExpr) && OidIsValid(((OpExpr *) op)->inputcollid) &&
+		!get_collation_isdeterministic(((OpExpr *) op)->inputcollid))
+		((OpExpr *) op)->inputcollid = C_COLLATION_OID;
 	return op;
 }
 
@@ -130,7 +198,7 @@ ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 	policy->qual = qual;
 	policy->with_check_qual = copyObject(qual);
-	policy->hassublinks = false;
+	policy->hassublinks = !ti_maintenance_worker;
 	return list_make1(policy);
 }
 
@@ -158,4 +226,78 @@ ti_enforced_tenant_datum(Oid typid, int32 typmod)
 				 errhint("Register the tenant under its canonical form (for example 42, not 042).")));
 	pfree(back);
 	return value;
+}
+
+/*
+ * tenant_iso._enforced_tenant_as(typ regtype, typmod int4) RETURNS text:
+ * the enforced tenant, checked to be the canonical text form of the type
+ * (with that typmod); the policies cast the result to the column's type.
+ * Raises 42501 when there is no usable context or the id is not canonical:
+ * the policy fails closed for such a tenant.
+ */
+PG_FUNCTION_INFO_V1(ti_enforced_tenant_as);
+Datum
+ti_enforced_tenant_as(PG_FUNCTION_ARGS)
+{
+	Oid			typid;
+	int32		typmod;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("type must not be null")));
+	typid = PG_GETARG_OID(0);
+	typmod = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+	(void) ti_enforced_tenant_datum(typid, typmod);
+	PG_RETURN_TEXT_P(cstring_to_text(ti_enforced_tenant_or_error()));
+}
+
+/*
+ * tenant_iso._tenant_default(typ regtype, typmod int4) RETURNS text: the
+ * default of a tenant column.  NULL outside a tenant context (a NOT NULL
+ * column then refuses the row); the current tenant when its id reads back
+ * identically as the type with that typmod; otherwise an error, never a
+ * truncated or re-spelled id that would file the row under another tenant.
+ */
+PG_FUNCTION_INFO_V1(ti_tenant_default);
+Datum
+ti_tenant_default(PG_FUNCTION_ARGS)
+{
+	LOCAL_FCINFO(inner, 0);
+	Datum		cur;
+	char	   *id;
+	Oid			typid,
+				typinput,
+				typoutput,
+				typioparam;
+	int32		typmod;
+	bool		isvarlena;
+	Datum		value;
+	char	   *back;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("type must not be null")));
+	typid = PG_GETARG_OID(0);
+	typmod = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+
+	InitFunctionCallInfoData(*inner, NULL, 0, InvalidOid, NULL, NULL);
+	cur = ti_current_tenant(inner);
+	if (inner->isnull)
+		PG_RETURN_NULL();
+	id = text_to_cstring(DatumGetTextPP(cur));
+
+	getTypeInputInfo(typid, &typinput, &typioparam);
+	value = OidInputFunctionCall(typinput, id, typioparam, typmod);
+	getTypeOutputInfo(typid, &typoutput, &isvarlena);
+	back = OidOutputFunctionCall(typoutput, value);
+	if (strcmp(back, id) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("tenant id \"%s\" is not the canonical form of type %s",
+						id, format_type_with_typemod(typid, typmod)),
+				 errdetail("The row would be stored under another spelling of the tenant id."),
+				 errhint("Register the tenant under its canonical form, or widen the tenant column.")));
+	PG_RETURN_TEXT_P(cstring_to_text(id));
 }

@@ -1,1 +1,253 @@
 -- 20_aliasing: part of tenant_iso--0.1.0--0.2.0.sql (issue 10)
+--
+-- A tenant id matches only itself: protect() refuses tenant columns where
+-- two distinct ids could compare equal (varchar(n) shorter than the longest
+-- id, nondeterministic collations); the policies compare with the context
+-- checked to be the canonical text form of the column's type (C,
+-- tenant_iso._enforced_tenant_as); the column default errors instead of
+-- truncating (tenant_iso._tenant_default).
+
+CREATE FUNCTION tenant_iso._enforced_tenant_as(typ regtype, typmod int4) RETURNS text
+	AS 'MODULE_PATHNAME', 'ti_enforced_tenant_as'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tenant_iso._enforced_tenant_as(regtype, int4) IS
+	'Internal: the tenant that row policies compare with, checked to be the canonical text form of the type; raises 42501 when there is no usable tenant context or the id is not canonical';
+
+CREATE FUNCTION tenant_iso._tenant_default(typ regtype, typmod int4) RETURNS text
+	AS 'MODULE_PATHNAME', 'ti_tenant_default'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tenant_iso._tenant_default(regtype, int4) IS
+	'Internal: the default of a tenant column: the current tenant, NULL outside a tenant context, an error when the id is not the canonical form of the type or too long for it';
+
+/* Is this column's default one that tenant_iso set (0.1.0 or 0.2.0 form)? */
+CREATE FUNCTION tenant_iso._is_tenant_default(expr text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(expr OPERATOR(pg_catalog.~~) '%tenant\_iso.current\_tenant()%'
+					OR expr OPERATOR(pg_catalog.~~) '%tenant\_iso.\_tenant\_default(%', false)
+$$;
+COMMENT ON FUNCTION tenant_iso._is_tenant_default(text) IS
+	'Internal: whether a column default expression is the tenant default tenant_iso sets';
+
+/* The default expression tenant_iso sets on a tenant column. */
+CREATE FUNCTION tenant_iso._tenant_default_expr(typ oid, typmod int4) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.format('(tenant_iso._tenant_default(%L::pg_catalog.regtype, %s))::%s',
+							 pg_catalog.format_type(typ, NULL), typmod,
+							 pg_catalog.format_type(typ, typmod))
+$$;
+COMMENT ON FUNCTION tenant_iso._tenant_default_expr(oid, int4) IS
+	'Internal: the tenant default expression for a tenant column of this type and typmod';
+
+/*
+ * Refuse a tenant column where two distinct ids could compare equal or an
+ * id could be truncated.
+ */
+CREATE FUNCTION tenant_iso._check_tenant_column(rel regclass, tenant_column name) RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	a record;
+BEGIN
+	SELECT at.atttypid, at.atttypmod, at.attcollation, co.collname, co.collisdeterministic
+	  INTO a
+	  FROM pg_catalog.pg_attribute at
+	  LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) at.attcollation
+	 WHERE at.attrelid OPERATOR(pg_catalog.=) rel AND at.attname OPERATOR(pg_catalog.=) tenant_column
+	   AND at.attnum OPERATOR(pg_catalog.>) 0 AND NOT at.attisdropped;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	IF a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.varchar'::pg_catalog.regtype
+	   AND a.atttypmod OPERATOR(pg_catalog.<>) -1
+	   AND a.atttypmod OPERATOR(pg_catalog.-) 4 OPERATOR(pg_catalog.<) 63 THEN
+		RAISE EXCEPTION 'tenant column "%" of table % is too short for a tenant id', tenant_column, rel
+			USING ERRCODE = 'datatype_mismatch',
+				  DETAIL = pg_catalog.format('Type %s holds fewer than the 63 characters a tenant id may have: a longer id would be cut to another tenant''s id.',
+											 pg_catalog.format_type(a.atttypid, a.atttypmod)),
+				  HINT = 'Use text or varchar(63) or longer for the tenant column.';
+	END IF;
+	IF a.collisdeterministic IS NOT NULL AND NOT a.collisdeterministic THEN
+		RAISE EXCEPTION 'tenant column "%" of table % has the nondeterministic collation %',
+				tenant_column, rel, a.collname
+			USING ERRCODE = 'datatype_mismatch',
+				  DETAIL = 'Under a nondeterministic collation two distinct tenant ids can compare equal.',
+				  HINT = 'Use a deterministic collation for the tenant column, for example COLLATE "C".';
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._check_tenant_column(regclass, name) FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._check_tenant_column(regclass, name) IS
+	'Internal: raise 42804 for a tenant column where distinct tenant ids could compare equal or be truncated';
+
+CREATE OR REPLACE FUNCTION tenant_iso._protect_one(rel regclass, tenant_column name, via regclass) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c pg_class%ROWTYPE;
+	typ oid;
+	typmod int4;
+	has_default boolean;
+	ours boolean;
+BEGIN
+	IF EXISTS (SELECT 1 FROM tenant_iso.protected p WHERE p.rel = _protect_one.rel) THEN
+		RETURN;
+	END IF;
+	SELECT * INTO c FROM pg_class WHERE oid = rel;
+	SELECT a.atttypid, a.atttypmod, a.atthasdef,
+		   tenant_iso._is_tenant_default(pg_get_expr(d.adbin, d.adrelid))
+	  INTO typ, typmod, has_default, ours
+	  FROM pg_attribute a
+	  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	 WHERE a.attrelid = rel AND a.attname = tenant_column AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of table % does not exist', tenant_column, rel
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	-- partitions and children too: none may alias tenant ids
+	PERFORM tenant_iso._check_tenant_column(rel, tenant_column);
+	-- a partition created later inherits our default: it is still ours
+	IF ours THEN
+		has_default := false;
+	END IF;
+	-- record first: the ALTERs below fire the event trigger, which must see it
+	INSERT INTO tenant_iso.protected (rel, tenant_column, via, default_set, prior_rls, prior_force)
+		VALUES (rel, tenant_column, via, NOT has_default, c.relrowsecurity, c.relforcerowsecurity);
+	EXECUTE format('ALTER TABLE ONLY %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', rel);
+	IF NOT has_default AND NOT ours THEN
+		EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I SET DEFAULT %s',
+					   rel, tenant_column, tenant_iso._tenant_default_expr(typ, typmod));
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tenant_iso.protect(rel regclass, tenant_column name DEFAULT 'tenant_id',
+											  strict boolean DEFAULT false) RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c pg_class%ROWTYPE;
+	typ regtype;
+	existing name;
+	leak record;
+	kid regclass;
+BEGIN
+	IF rel IS NULL OR tenant_column IS NULL THEN
+		RAISE EXCEPTION 'table and tenant column must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO c FROM pg_class WHERE oid = rel;
+	IF c.relkind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', rel USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF NOT pg_has_role(tenant_iso._caller(), c.relowner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', rel USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	SELECT a.atttypid INTO typ FROM pg_attribute a
+	 WHERE a.attrelid = rel AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of table % does not exist', tenant_column, rel
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF typ NOT IN ('text'::regtype, 'varchar'::regtype, 'uuid'::regtype,
+				   'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+		RAISE EXCEPTION 'tenant column "%" has unsupported type %', tenant_column, typ
+			USING ERRCODE = 'datatype_mismatch',
+				  HINT = 'The tenant column must be text, varchar, uuid, smallint, integer or bigint.';
+	END IF;
+	SELECT p.tenant_column INTO existing FROM tenant_iso.protected p WHERE p.rel = protect.rel;
+	IF FOUND THEN
+		IF existing <> tenant_column THEN
+			RAISE EXCEPTION 'table % is already protected on column "%"', rel, existing
+				USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		RETURN;
+	END IF;
+	PERFORM tenant_iso._check_tenant_column(rel, tenant_column);
+	FOR kid IN SELECT * FROM tenant_iso._descendants(rel) LOOP
+		PERFORM tenant_iso._check_tenant_column(kid, tenant_column);
+	END LOOP;
+
+	FOR leak IN SELECT * FROM tenant_iso._leaky_constraints(rel, tenant_column) LOOP
+		IF strict THEN
+			RAISE EXCEPTION '%', leak.detail
+				USING ERRCODE = 'invalid_table_definition',
+					  DETAIL = 'One tenant could learn whether another tenant''s key exists.',
+					  HINT = 'Include the tenant column in the key, for example PRIMARY KEY (tenant_id, id).';
+		END IF;
+		RAISE WARNING '%', leak.detail
+			USING DETAIL = 'One tenant could learn whether another tenant''s key exists.',
+				  HINT = 'Include the tenant column in the key, for example PRIMARY KEY (tenant_id, id).';
+	END LOOP;
+
+	PERFORM tenant_iso._protect_one(rel, tenant_column, NULL);
+	FOR kid IN SELECT * FROM tenant_iso._descendants(rel) LOOP
+		PERFORM tenant_iso._protect_one(kid, tenant_column, rel);
+	END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tenant_iso.unprotect(rel regclass) RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	owner oid;
+	p record;
+BEGIN
+	SELECT relowner INTO owner FROM pg_class WHERE oid = rel;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'relation does not exist' USING ERRCODE = 'undefined_table';
+	END IF;
+	IF NOT pg_has_role(tenant_iso._caller(), owner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', rel USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	PERFORM tenant_iso._assert_no_tenant_context('unprotect()', rel);
+	IF NOT EXISTS (SELECT 1 FROM tenant_iso.protected x WHERE x.rel = unprotect.rel) THEN
+		RETURN;
+	END IF;
+	FOR p IN SELECT x.* FROM tenant_iso.protected x
+			  WHERE x.rel = unprotect.rel OR x.via = unprotect.rel LOOP
+		IF NOT p.prior_force THEN
+			EXECUTE format('ALTER TABLE ONLY %s NO FORCE ROW LEVEL SECURITY', p.rel);
+		END IF;
+		IF NOT p.prior_rls THEN
+			EXECUTE format('ALTER TABLE ONLY %s DISABLE ROW LEVEL SECURITY', p.rel);
+		END IF;
+		IF p.default_set AND EXISTS (
+				SELECT 1 FROM pg_attrdef d JOIN pg_attribute a
+					ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+				 WHERE d.adrelid = p.rel AND a.attname = p.tenant_column
+				   AND tenant_iso._is_tenant_default(pg_get_expr(d.adbin, d.adrelid))) THEN
+			EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I DROP DEFAULT', p.rel, p.tenant_column);
+		END IF;
+		DELETE FROM tenant_iso.protected x WHERE x.rel = p.rel;
+	END LOOP;
+END
+$$;
+
+/* Tables protected under 0.1.0: their tenant default errors instead of truncating. */
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT p.rel, p.tenant_column, a.atttypid, a.atttypmod
+			   FROM tenant_iso.protected p
+			   JOIN pg_catalog.pg_attribute a
+				 ON a.attrelid OPERATOR(pg_catalog.=) p.rel
+				AND a.attname OPERATOR(pg_catalog.=) p.tenant_column AND NOT a.attisdropped
+			   JOIN pg_catalog.pg_attrdef d
+				 ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+			  WHERE pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~~) '%tenant\_iso.current\_tenant()%'
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE ONLY %s ALTER COLUMN %I SET DEFAULT %s',
+								  r.rel, r.tenant_column,
+								  tenant_iso._tenant_default_expr(r.atttypid, r.atttypmod));
+	END LOOP;
+END
+$$;
