@@ -33,9 +33,6 @@ extern List *ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive);
  */
 extern Datum ti_enforced_tenant_datum(Oid typid, int32 typmod);
 
-/* policy.c calls the C function of tenant_iso.current_tenant() (context.c) */
-extern Datum ti_current_tenant(PG_FUNCTION_ARGS);
-
 /* guards.c */
 extern Oid	ti_rangevar_oid(RangeVar *rv);
 extern bool ti_is_protected(Oid relid);

@@ -253,18 +253,18 @@ ti_enforced_tenant_as(PG_FUNCTION_ARGS)
 }
 
 /*
- * tenant_iso._tenant_default(typ regtype, typmod int4) RETURNS text: the
- * default of a tenant column.  NULL outside a tenant context (a NOT NULL
- * column then refuses the row); the current tenant when its id reads back
- * identically as the type with that typmod; otherwise an error, never a
- * truncated or re-spelled id that would file the row under another tenant.
+ * tenant_iso._tenant_default(tenant text, typ regtype, typmod int4)
+ * RETURNS text: the default of a tenant column, called with
+ * tenant_iso.current_tenant() (so that the default still names it, as the
+ * 0.1.0 one did).  NULL outside a tenant context (a NOT NULL column then
+ * refuses the row); the tenant when its id reads back identically as the
+ * type with that typmod; otherwise an error, never a truncated or
+ * re-spelled id that would file the row under another tenant.
  */
 PG_FUNCTION_INFO_V1(ti_tenant_default);
 Datum
 ti_tenant_default(PG_FUNCTION_ARGS)
 {
-	LOCAL_FCINFO(inner, 0);
-	Datum		cur;
 	char	   *id;
 	Oid			typid,
 				typinput,
@@ -276,17 +276,14 @@ ti_tenant_default(PG_FUNCTION_ARGS)
 	char	   *back;
 
 	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("type must not be null")));
-	typid = PG_GETARG_OID(0);
-	typmod = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
-
-	InitFunctionCallInfoData(*inner, NULL, 0, InvalidOid, NULL, NULL);
-	cur = ti_current_tenant(inner);
-	if (inner->isnull)
-		PG_RETURN_NULL();
-	id = text_to_cstring(DatumGetTextPP(cur));
+	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	typid = PG_GETARG_OID(1);
+	typmod = PG_ARGISNULL(2) ? -1 : PG_GETARG_INT32(2);
 
 	getTypeInputInfo(typid, &typinput, &typioparam);
 	value = OidInputFunctionCall(typinput, id, typioparam, typmod);

@@ -170,9 +170,9 @@ DO $$ BEGIN PERFORM tenant_iso.reset_tenant(); END $$;
 RESET ROLE;
 
 SELECT is(h.state('t_text') || ' / ' || h.state('t_int8') || ' / ' || h.state('t_uuid'),
-	'rls=true force=true default=tenant_iso.current_tenant() registered=true / '
-	|| 'rls=true force=true default=(tenant_iso.current_tenant())::bigint registered=true / '
-	|| 'rls=true force=true default=(tenant_iso.current_tenant())::uuid registered=true',
+	'rls=true force=true default=tenant_iso._tenant_default(tenant_iso.current_tenant(), ''text''::regtype, ''-1''::integer) registered=true / '
+	|| 'rls=true force=true default=(tenant_iso._tenant_default(tenant_iso.current_tenant(), ''bigint''::regtype, ''-1''::integer))::bigint registered=true / '
+	|| 'rls=true force=true default=(tenant_iso._tenant_default(tenant_iso.current_tenant(), ''uuid''::regtype, ''-1''::integer))::uuid registered=true',
 	'protect: row security is enabled and forced, the tenant default is set, the table is registered');
 
 -- =====================================================================
@@ -225,7 +225,7 @@ SELECT lives_ok($$SELECT tenant_iso.protect('pr_own')$$,
 RESET ROLE;
 SELECT is(h.rows($$SELECT count(*), min(protected_at) = '$$ || :'pr_first' || $$' FROM tenant_iso.protected_tables WHERE rel = 'pr_own'::regclass$$)
 		|| ' ' || h.state('pr_own'),
-	'(1,t) rls=true force=true default=tenant_iso.current_tenant() registered=true',
+	'(1,t) rls=true force=true default=tenant_iso._tenant_default(tenant_iso.current_tenant(), ''text''::regtype, ''-1''::integer) registered=true',
 	'protect: the second call is a no-op (one registry row, same protected_at)');
 
 SET ROLE pr_other;
@@ -283,7 +283,7 @@ SELECT throws_ok($$SELECT tenant_iso.unprotect('t_text')$$, '42501',
 	'unprotect: refused for the superuser inside a tenant context (42501)');
 DO $$ BEGIN PERFORM tenant_iso.reset_tenant(); END $$;
 SELECT is(h.state('pr_m42_own') || ' / ' || h.state('t_text'),
-	'rls=true force=true default=tenant_iso.current_tenant() registered=true / rls=true force=true default=tenant_iso.current_tenant() registered=true',
+	'rls=true force=true default=tenant_iso._tenant_default(tenant_iso.current_tenant(), ''text''::regtype, ''-1''::integer) registered=true / rls=true force=true default=tenant_iso._tenant_default(tenant_iso.current_tenant(), ''text''::regtype, ''-1''::integer) registered=true',
 	'unprotect: the refused calls left both tables protected');
 
 -- =====================================================================
@@ -301,7 +301,7 @@ SELECT is(h.rows($$SELECT rel::text, tenant_column, coalesce(via::text, '-') FRO
 	'(t_inh,tenant_id,-) (t_inh_kid,tenant_id,t_inh) (t_inh_kid2,tenant_id,t_inh) (t_part,tenant_id,-) (t_part_42,tenant_id,t_part) (t_part_7,tenant_id,t_part)',
 	'protect: existing and later partitions and inheritance children are registered, via their ancestor');
 SELECT is(h.state('t_part_7') || ' / ' || h.state('t_inh_kid2'),
-	'rls=true force=true default=tenant_iso.current_tenant() registered=true / rls=true force=true default=tenant_iso.current_tenant() registered=true',
+	'rls=true force=true default=tenant_iso._tenant_default(tenant_iso.current_tenant(), ''text''::regtype, ''-1''::integer) registered=true / rls=true force=true default=tenant_iso._tenant_default(tenant_iso.current_tenant(), ''text''::regtype, ''-1''::integer) registered=true',
 	'protect: a partition and a child created after protect() get row security and the default');
 DO $$ BEGIN PERFORM tenant_iso.unprotect('t_part'); END $$;
 SELECT is(h.rows($$SELECT rel::text FROM tenant_iso.protected WHERE rel::text ~ '^t_part'$$)
@@ -368,10 +368,10 @@ ANALYZE t_big8;
 GRANT SELECT ON t_big, t_big8 TO pr_m42;
 SET ROLE pr_m42;
 SELECT matches(h.plan('SELECT * FROM t_big WHERE id = 1'),
-	'Index Cond: \(\(tenant_id = tenant_iso\._enforced_tenant\(\)\) AND \(id = 1\)\)',
+	'Index Cond: \(\(tenant_id = \$0\) AND \(id = 1\)\)',
 	'index: for a member, the text tenant qual and id = 1 form one Index Cond on PRIMARY KEY (tenant_id, id)');
 SELECT matches(h.plan('SELECT * FROM t_big8 WHERE id = 1'),
-	'Index Cond: \(\(tenant_id = \(tenant_iso\._enforced_tenant\(\)\)::bigint\) AND \(id = 1\)\)',
+	'Index Cond: \(\(tenant_id = \$0\) AND \(id = 1\)\)',
 	'index: for a member, the bigint tenant qual and id = 1 form one Index Cond on PRIMARY KEY (tenant_id, id)');
 SELECT is(h.rows('SELECT tenant_id, id, v FROM t_big WHERE id = 1') || ' ' || h.rows('SELECT tenant_id, id, v FROM t_big8 WHERE id = 1'),
 	'(42,1,1) (42,1,1)',

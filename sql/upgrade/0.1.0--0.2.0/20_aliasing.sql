@@ -13,11 +13,11 @@ CREATE FUNCTION tenant_iso._enforced_tenant_as(typ regtype, typmod int4) RETURNS
 COMMENT ON FUNCTION tenant_iso._enforced_tenant_as(regtype, int4) IS
 	'Internal: the tenant that row policies compare with, checked to be the canonical text form of the type; raises 42501 when there is no usable tenant context or the id is not canonical';
 
-CREATE FUNCTION tenant_iso._tenant_default(typ regtype, typmod int4) RETURNS text
+CREATE FUNCTION tenant_iso._tenant_default(tenant text, typ regtype, typmod int4) RETURNS text
 	AS 'MODULE_PATHNAME', 'ti_tenant_default'
 	LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION tenant_iso._tenant_default(regtype, int4) IS
-	'Internal: the default of a tenant column: the current tenant, NULL outside a tenant context, an error when the id is not the canonical form of the type or too long for it';
+COMMENT ON FUNCTION tenant_iso._tenant_default(text, regtype, int4) IS
+	'Internal: the default of a tenant column, called with tenant_iso.current_tenant(): that tenant, NULL outside a tenant context, an error when the id is not the canonical form of the type or too long for it';
 
 /* Is this column's default one that tenant_iso set (0.1.0 or 0.2.0 form)? */
 CREATE FUNCTION tenant_iso._is_tenant_default(expr text) RETURNS boolean
@@ -35,7 +35,7 @@ CREATE FUNCTION tenant_iso._tenant_default_expr(typ oid, typmod int4) RETURNS te
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT pg_catalog.format('(tenant_iso._tenant_default(%L::pg_catalog.regtype, %s))::%s',
+	SELECT pg_catalog.format('(tenant_iso._tenant_default(tenant_iso.current_tenant(), %L::pg_catalog.regtype, %s))::%s',
 							 pg_catalog.format_type(typ, NULL), typmod,
 							 pg_catalog.format_type(typ, typmod))
 $$;
@@ -244,6 +244,7 @@ BEGIN
 			   JOIN pg_catalog.pg_attrdef d
 				 ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
 			  WHERE pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~~) '%tenant\_iso.current\_tenant()%'
+				AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.!~~) '%tenant\_iso.\_tenant\_default(%'
 	LOOP
 		EXECUTE pg_catalog.format('ALTER TABLE ONLY %s ALTER COLUMN %I SET DEFAULT %s',
 								  r.rel, r.tenant_column,
