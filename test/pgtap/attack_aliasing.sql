@@ -28,6 +28,11 @@ BEGIN
 END
 $$;
 
+-- start from a 0.1.0 installation, so that tables protected before this
+-- release can be upgraded below
+DROP EXTENSION tenant_iso CASCADE;
+CREATE EXTENSION tenant_iso VERSION '0.1.0';
+
 CREATE SCHEMA h;
 GRANT USAGE ON SCHEMA h TO PUBLIC;
 -- rows of a query (SELECT or DML ... RETURNING) as sorted row literals, or
@@ -81,7 +86,32 @@ $$;
 
 CREATE COLLATION h.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
-SELECT plan(45);
+-- protected under 0.1.0, which accepted a case-insensitive collation and
+-- set the truncating default; then ALTER EXTENSION ... UPDATE
+CREATE TABLE ci_old (tenant_id text COLLATE h.ci, id int);
+INSERT INTO ci_old VALUES ('acme', 1), ('ACME', 2);
+SELECT tenant_iso.protect('ci_old');
+CREATE TABLE old_def (tenant_id varchar(63), id int);
+SELECT tenant_iso.protect('old_def');
+ALTER EXTENSION tenant_iso UPDATE TO '0.2.0';
+GRANT SELECT, INSERT, UPDATE, DELETE ON ci_old, old_def TO al_ci, al_pool;
+
+SELECT plan(49);
+
+SELECT matches((SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+				 WHERE d.adrelid = 'old_def'::regclass AND d.adnum = 1),
+	'tenant_iso\._tenant_default\(tenant_iso\.current_tenant\(\), ', 'upgrade: the 0.1.0 tenant default is rewritten to the 0.2.0 form');
+SET ROLE al_ci;
+SELECT is(h.rows('SELECT tenant_id, id FROM ci_old'), '(ACME,2)',
+	'upgrade: a table protected under 0.1.0 with a case-insensitive collation: member of ACME sees only ACME');
+SELECT is(h.rows('DELETE FROM ci_old RETURNING tenant_id, id'), '(ACME,2)',
+	'upgrade: ... and deletes only ACME');
+RESET ROLE;
+SET ROLE al_pool;
+SELECT is(h.as_pool('acme', 'SELECT tenant_id, id FROM ci_old'), '(acme,1)',
+	'upgrade: switcher in acme sees only acme there (positive control)');
+SELECT tenant_iso.reset_tenant();
+RESET ROLE;
 
 -- ---------------------------------------------------------------------
 -- protect() refuses aliasing tenant columns
@@ -210,7 +240,7 @@ SELECT * FROM finish();
 
 RESET ROLE;
 SET client_min_messages = error;
-DROP TABLE short_v, long_v, ci_t, ci_part, ci_late, i4, i8, u;
+DROP TABLE ci_old, old_def, short_v, long_v, ci_t, ci_part, ci_late, i4, i8, u;
 DROP COLLATION h.ci;
 DO $$
 DECLARE

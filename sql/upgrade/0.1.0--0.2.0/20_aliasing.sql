@@ -235,7 +235,11 @@ $$;
 DO $$
 DECLARE
 	r record;
+	saved text := pg_catalog.current_setting('search_path');
 BEGIN
+	-- extension scripts run with search_path = tenant_iso, under which
+	-- pg_get_expr() would not schema-qualify the function names we look for
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	FOR r IN SELECT p.rel, p.tenant_column, a.atttypid, a.atttypmod
 			   FROM tenant_iso.protected p
 			   JOIN pg_catalog.pg_attribute a
@@ -250,5 +254,9 @@ BEGIN
 								  r.rel, r.tenant_column,
 								  tenant_iso._tenant_default_expr(r.atttypid, r.atttypmod));
 	END LOOP;
+	PERFORM pg_catalog.set_config('search_path', saved, true);
 END
 $$;
+
+REVOKE ALL ON FUNCTION tenant_iso._is_tenant_default(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant_iso._tenant_default_expr(oid, int4) FROM PUBLIC;
