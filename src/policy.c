@@ -1,14 +1,25 @@
 /*
  * src/policy.c
- *	  The row-security policies of protected tables.
+ *	  The row-security policies of protected tables, and the C functions
+ *	  behind them (tenant_iso._enforced_tenant_as, tenant_iso._tenant_default).
  *
  * For every protected table the permissive and the restrictive hook each
  * return one policy, for all commands, USING and WITH CHECK:
- *		tenant_column = tenant_iso._enforced_tenant()::<column type>
- * built from a Var and a schema-qualified operator and function, so that
- * no search_path can change what it means.  The function is STABLE: it is
- * evaluated at run time (never folded into the plan).  Because ours is also
- * restrictive, user policies can only narrow access.
+ *		tenant_column = (SELECT tenant_iso._enforced_tenant_as('<type>', <typmod>)::<type>)
+ * built from a Var, a schema-qualified operator and function, and an
+ * uncorrelated scalar sublink, so that no search_path can change what it
+ * means.  The planner makes the sublink an InitPlan: the context is
+ * evaluated once per scan, at run time (never folded into a cached plan),
+ * and its Param still serves as an index condition and for run-time
+ * partition pruning.  (The two policies are equal, so the rewriter keeps
+ * one copy.)  Because ours is also restrictive, user policies can only
+ * narrow access.
+ *
+ * A tenant id matches only itself: _enforced_tenant_as raises 42501 unless
+ * the id is the canonical text form of the column's type (so '042' never
+ * reaches the integer 42, nor an upper-case uuid the lower-case one, nor a
+ * long id its truncation), and a nondeterministic collation on the column
+ * is replaced by "C" in the comparison.
  *
  * The hooks themselves are installed by hooks.c.
  */
