@@ -259,6 +259,9 @@ ti_enforced_tenant_as(PG_FUNCTION_ARGS)
 				 errmsg("type must not be null")));
 	typid = PG_GETARG_OID(0);
 	typmod = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+	/* every id is the canonical form of an unbounded text */
+	if (typid == TEXTOID || (typid == VARCHAROID && typmod < 0))
+		PG_RETURN_TEXT_P(cstring_to_text(ti_enforced_tenant_or_error()));
 	(void) ti_enforced_tenant_datum(typid, typmod);
 	PG_RETURN_TEXT_P(cstring_to_text(ti_enforced_tenant_or_error()));
 }
