@@ -70,6 +70,11 @@ SELECT tenant_iso.add_member('acme_app', 'acme'),
 	   tenant_iso.add_member('initech_app', 'initech'),
 	   tenant_iso.grant_switch('app_pool')
 \g /dev/null
+-- no temporary objects for the pool role (validate() check temp_for_switcher):
+-- PUBLIC has TEMP by default, so take it from PUBLIC
+DO $$ BEGIN
+	EXECUTE format('REVOKE TEMP ON DATABASE %I FROM PUBLIC', current_database());
+END $$;
 RESET client_min_messages;
 SELECT tenant_id, display_name, status FROM tenant_iso.tenants
  WHERE tenant_id IN ('acme', 'globex', 'initech') ORDER BY 1;

@@ -63,7 +63,7 @@ CREATE FUNCTION h.drift(name text) RETURNS text LANGUAGE sql AS $f$
 	  FROM tenant_iso.drift(name)
 $f$;
 
-SELECT plan(101);
+SELECT plan(114);
 
 -- =====================================================================
 -- The README's setup (Getting started, and the T2 advice: a token issuer
@@ -598,6 +598,110 @@ SELECT CASE WHEN to_regprocedure('tenant_iso.verify(regclass, text)') IS NOT NUL
 	THEN is(h.sev('integrity_posture', 'public.val_i_never'), 'none',
 			'integrity_posture: after verify() the table is no longer reported')
 	ELSE skip('integrity_posture: tenant_iso.verify() is not installed', 1) END;
+
+-- =====================================================================
+-- 12. temp_for_switcher
+-- =====================================================================
+-- PUBLIC's TEMP is put back as it was at the end of the section
+CREATE TEMP TABLE val_public_temp AS
+	SELECT has_database_privilege('public', current_database(), 'TEMP') AS had;
+DO $$ BEGIN
+	EXECUTE format('REVOKE TEMP ON DATABASE %I FROM PUBLIC', current_database());
+	EXECUTE format('GRANT TEMP ON DATABASE %I TO val_app_pool, val_app_web', current_database());
+END $$;
+SELECT h.refresh();
+SELECT is(h.sev('temp_for_switcher', 'val_app_pool'), 'medium',
+	'temp_for_switcher: a switcher with TEMP on the database (medium)');
+SELECT is(h.sev('temp_for_switcher', 'val_app_web'), 'none',
+	'temp_for_switcher: not for a role with TEMP that is not a switcher');
+SELECT set_config('tenant_iso.discard_temp_on_switch', 'on', false)
+ WHERE EXISTS (SELECT 1 FROM pg_settings WHERE name = 'tenant_iso.discard_temp_on_switch') \g /dev/null
+SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_settings WHERE name = 'tenant_iso.discard_temp_on_switch')
+	THEN is((SELECT severity FROM tenant_iso.validate() v
+			  WHERE v.check_id = 'temp_for_switcher' AND v.object = 'val_app_pool'), 'low',
+			'temp_for_switcher: low when tenant_iso.discard_temp_on_switch is on')
+	ELSE skip('temp_for_switcher: tenant_iso.discard_temp_on_switch is not there', 1) END;
+SELECT set_config('tenant_iso.discard_temp_on_switch', 'off', false)
+ WHERE EXISTS (SELECT 1 FROM pg_settings WHERE name = 'tenant_iso.discard_temp_on_switch') \g /dev/null
+DO $$ BEGIN
+	EXECUTE format('REVOKE TEMP ON DATABASE %I FROM val_app_pool', current_database());
+END $$;
+SELECT h.refresh();
+SELECT is(h.sev('temp_for_switcher', 'val_app_pool'), 'none',
+	'temp_for_switcher: gone once neither the switcher nor PUBLIC has TEMP');
+DO $$ BEGIN
+	EXECUTE format('GRANT TEMP ON DATABASE %I TO PUBLIC', current_database());
+END $$;
+SELECT h.refresh();
+SELECT is(h.sev('temp_for_switcher', 'val_app_pool'), 'medium',
+	'temp_for_switcher: TEMP through PUBLIC (the default) is reported');
+SELECT matches((SELECT detail FROM h.v WHERE check_id = 'temp_for_switcher' AND object = 'val_app_pool'),
+	'through PUBLIC',
+	'temp_for_switcher: the detail says the TEMP comes through PUBLIC');
+DO $$ BEGIN
+	EXECUTE format('REVOKE TEMP ON DATABASE %I FROM val_app_web', current_database());
+	IF NOT (SELECT had FROM val_public_temp) THEN
+		EXECUTE format('REVOKE TEMP ON DATABASE %I FROM PUBLIC', current_database());
+	END IF;
+END $$;
+DROP TABLE val_public_temp;
+
+-- =====================================================================
+-- 13. public_writable_schema
+-- =====================================================================
+CREATE SCHEMA val_open;
+CREATE SCHEMA val_closed;
+GRANT CREATE ON SCHEMA val_open TO PUBLIC;
+GRANT CREATE ON SCHEMA val_closed TO val_app_web;
+GRANT USAGE ON SCHEMA val_closed TO PUBLIC;
+GRANT CREATE ON SCHEMA public TO PUBLIC;
+SELECT h.refresh();
+SELECT is(h.sev('public_writable_schema', 'public') || ' ' || h.sev('public_writable_schema', 'val_open'),
+	'high high',
+	'public_writable_schema: schema public (as upgraded from PG 14) and another schema with CREATE for PUBLIC (high)');
+SELECT is(h.sev('public_writable_schema', 'val_closed'), 'none',
+	'public_writable_schema: not for a schema with CREATE for one role and USAGE for PUBLIC');
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+REVOKE CREATE ON SCHEMA val_open FROM PUBLIC;
+SELECT h.refresh();
+SELECT is(h.sev('public_writable_schema', 'public') || ' ' || h.sev('public_writable_schema', 'val_open'),
+	'none none',
+	'public_writable_schema: gone after REVOKE CREATE ... FROM PUBLIC');
+DROP SCHEMA val_open;
+DROP SCHEMA val_closed;
+
+-- =====================================================================
+-- 14. switcher_large_objects
+-- =====================================================================
+CREATE ROLE val_lo_owner;
+CREATE ROLE val_lo_other;
+GRANT val_lo_owner TO val_app_pool;
+SET ROLE val_app_pool;
+SELECT lo_create(0) AS lo_pool \gset
+RESET ROLE;
+SET ROLE val_lo_owner;
+SELECT lo_create(0) AS lo_inherited \gset
+RESET ROLE;
+SET ROLE val_lo_other;
+SELECT lo_create(0) AS lo_other \gset
+RESET ROLE;
+SELECT h.refresh();
+SELECT is((SELECT string_agg(DISTINCT severity, ',') FROM h.v
+			WHERE check_id = 'switcher_large_objects' AND object = 'val_app_pool'), 'high',
+	'switcher_large_objects: large objects owned by a switcher, or by a role whose rights it has (high)');
+SELECT is((SELECT count(*) FROM h.v WHERE check_id = 'switcher_large_objects' AND object = 'val_app_pool'), 2::bigint,
+	'switcher_large_objects: one finding for its own, one for the inherited owner''s');
+SELECT is(h.n('switcher_large_objects', '%') , 2::bigint,
+	'switcher_large_objects: not for large objects of a role that no switcher has the rights of');
+SELECT lo_unlink(:lo_pool) \g /dev/null
+REVOKE val_lo_owner FROM val_app_pool;
+SELECT h.refresh();
+SELECT is(h.n('switcher_large_objects', '%'), 0::bigint,
+	'switcher_large_objects: gone after lo_unlink() and REVOKE of the owner role');
+SELECT lo_unlink(:lo_inherited) \g /dev/null
+SELECT lo_unlink(:lo_other) \g /dev/null
+DROP ROLE val_lo_owner;
+DROP ROLE val_lo_other;
 
 -- =====================================================================
 -- Baselines and drift
