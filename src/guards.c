@@ -2,7 +2,10 @@
  * src/guards.c
  *	  Utility guards: the whole-table operations that RLS leaves open
  *	  (TRUNCATE, DISABLE ROW LEVEL SECURITY, DDL on protected tables, ...),
- *	  refused while the session is in a tenant context.
+ *	  refused while the session is in a tenant context; also LOCK TABLE
+ *	  stronger than ROW EXCLUSIVE on a protected table (it would block every
+ *	  other tenant) and ALTER ROLE/DATABASE ... SET/RESET (a pool role's
+ *	  settings apply to every tenant's sessions).
  */
 #include "postgres.h"
 
@@ -269,6 +272,27 @@ ti_guard_whole_table(Node *parsetree)
 				if (ti_tree_is_protected(relid))
 					ti_refuse("creating statistics on a protected table", relid);
 			}
+			break;
+		case T_LockStmt:
+			{
+				LockStmt   *ls = (LockStmt *) parsetree;
+
+				if (ls->mode <= RowExclusiveLock)
+					break;
+				foreach(lc, ls->relations)
+				{
+					Oid			relid = ti_rangevar_oid((RangeVar *) lfirst(lc));
+
+					if (ti_tree_is_protected(relid))
+						ti_refuse("LOCK TABLE in a mode stronger than ROW EXCLUSIVE", relid);
+				}
+				break;
+			}
+		case T_AlterRoleSetStmt:
+			ti_refuse("ALTER ROLE ... SET/RESET", InvalidOid);
+			break;
+		case T_AlterDatabaseSetStmt:
+			ti_refuse("ALTER DATABASE ... SET/RESET", InvalidOid);
 			break;
 		case T_DropOwnedStmt:
 			ti_refuse("DROP OWNED", InvalidOid);

@@ -1,0 +1,253 @@
+-- test/pgtap/attack_planner.sql
+--
+-- The planner and the lock manager are not oracles (issue 10, part 4).
+-- ap_a is a member of tenant "apa" and attacks tenant "apb"; ap_pool is a
+-- switcher.  One psql session as the superuser: SET ROLE acts as the
+-- attacker, RESET ROLE verifies.  Every policy-dependent assertion carries
+-- a positive control.  Roles are cluster-wide: prefix ap_, dropped at the
+-- start and the end.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS tenant_iso;
+
+DO $$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b', 'ap_pool'] LOOP
+		IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+			EXECUTE format('DROP OWNED BY %I CASCADE', r);
+			EXECUTE format('DROP ROLE %I', r);
+		END IF;
+	END LOOP;
+END
+$$;
+
+CREATE SCHEMA h;
+GRANT USAGE ON SCHEMA h TO PUBLIC;
+
+-- Run a statement and keep its effects: 'ok <rows>' or 'ERROR <sqlstate>'.
+CREATE FUNCTION h.run(q text) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+	n bigint;
+BEGIN
+	EXECUTE q;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN 'ok ' || n;
+EXCEPTION WHEN OTHERS THEN
+	RETURN 'ERROR ' || SQLSTATE;
+END
+$f$;
+
+-- Run a statement and undo it: 'ok <rows>' or 'ERROR <sqlstate>'.
+CREATE FUNCTION h.try(q text) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+	n bigint;
+BEGIN
+	EXECUTE q;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RAISE EXCEPTION USING ERRCODE = 'TIUND', MESSAGE = 'ok ' || n;
+EXCEPTION WHEN OTHERS THEN
+	IF SQLSTATE = 'TIUND' THEN
+		RETURN SQLERRM;
+	END IF;
+	RETURN 'ERROR ' || SQLSTATE;
+END
+$f$;
+
+-- The planner's row estimate of a query (top plan node).
+CREATE FUNCTION h.est(q text) RETURNS numeric
+LANGUAGE plpgsql AS $f$
+DECLARE
+	j json;
+BEGIN
+	EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO j;
+	RETURN (j -> 0 -> 'Plan' ->> 'Plan Rows')::numeric;
+END
+$f$;
+
+-- The MERGE oracle: a volatile function that counts its calls in a
+-- sequence (not undone by a rollback).
+CREATE SEQUENCE h.calls;
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE h.calls TO PUBLIC;
+CREATE FUNCTION h.bump() RETURNS boolean
+LANGUAGE sql VOLATILE AS $f$ SELECT nextval('h.calls') > 0 $f$;
+CREATE FUNCTION h.calls_now() RETURNS bigint
+LANGUAGE sql AS $f$ SELECT last_value FROM h.calls $f$;
+
+-- ---------------------------------------------------------------------
+-- Fixtures
+-- ---------------------------------------------------------------------
+CREATE ROLE ap_a;
+CREATE ROLE ap_b;
+CREATE ROLE ap_pool;
+DO $$
+BEGIN
+	PERFORM tenant_iso.create_tenant('apa');
+	PERFORM tenant_iso.create_tenant('apb');
+	PERFORM tenant_iso.add_member('ap_a', 'apa');
+	PERFORM tenant_iso.add_member('ap_b', 'apb');
+	PERFORM tenant_iso.grant_switch('ap_pool');
+END
+$$;
+
+CREATE TABLE ap_m (tenant_id text, id int, amount int, PRIMARY KEY (tenant_id, id));
+INSERT INTO ap_m VALUES ('apa', 1, 10), ('apa', 2, 20),
+	('apb', 1, 100), ('apb', 2, 200), ('apb', 3, 300), ('apb', 4, 400), ('apb', 5, 500);
+DO $$ BEGIN PERFORM tenant_iso.protect('ap_m'); END $$;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ap_m TO ap_a, ap_pool;
+
+-- ap_s: B has 5000 rows of the very common value 'secret' with ids 1..5000;
+-- A has 5000 distinct values with ids 10001..15000.
+CREATE TABLE ap_s (tenant_id text, id int, val text);
+INSERT INTO ap_s SELECT 'apb', i, 'secret' FROM generate_series(1, 5000) i;
+INSERT INTO ap_s SELECT 'apa', 10000 + i, 'a' || i FROM generate_series(1, 5000) i;
+CREATE STATISTICS ap_s_mcv (mcv) ON tenant_id, val FROM ap_s;
+DO $$ BEGIN PERFORM tenant_iso.protect('ap_s'); END $$;
+ANALYZE ap_s;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ap_s TO ap_a, ap_pool;
+
+SELECT plan(38);
+
+-- ---------------------------------------------------------------------
+-- MERGE: the WHEN condition sees only the attacker's rows
+-- ---------------------------------------------------------------------
+SET ROLE ap_a;
+DO $$ BEGIN PERFORM nextval('h.calls'); END $$;
+-- Neither the condition nor the action reads a target column, so the
+-- parser itself would not ask for SELECT on the target.
+SELECT is(h.run($$MERGE INTO ap_m t USING (SELECT 1) s ON true
+	WHEN MATCHED AND h.bump() THEN DO NOTHING$$), 'ok 0',
+	'merge: a counting WHEN MATCHED ... DO NOTHING runs');
+SELECT is(h.calls_now() - 1, 2::bigint,
+	'merge: the counter equals the attacker''s own row count (2), not every tenant''s (7)');
+SELECT is(h.run($$MERGE INTO ap_m t USING (VALUES (1, 11), (9, 99)) s(id, amount) ON t.id = s.id
+	WHEN MATCHED THEN UPDATE SET amount = s.amount
+	WHEN NOT MATCHED THEN INSERT VALUES ('apa', s.id, s.amount)$$), 'ok 2',
+	'merge: a member''s MERGE updates and inserts its own rows');
+SELECT is(h.run($$MERGE INTO ap_m t USING (VALUES (2)) s(id) ON t.id = s.id
+	WHEN MATCHED THEN DELETE$$), 'ok 1',
+	'merge: a member''s MERGE deletes its own row');
+SELECT is(h.run($$MERGE INTO ap_m t USING (VALUES (3, 7)) s(id, amount) ON t.id = s.id
+	WHEN MATCHED THEN UPDATE SET amount = s.amount$$), 'ok 0',
+	'merge: another tenant''s row cannot be matched');
+RESET ROLE;
+SELECT is((SELECT string_agg(format('%s/%s/%s', tenant_id, id, amount), ' ' ORDER BY tenant_id, id) FROM ap_m),
+	'apa/1/11 apa/9/99 apb/1/100 apb/2/200 apb/3/300 apb/4/400 apb/5/500',
+	'merge: the member changed only its own rows; the other tenant''s rows are intact');
+
+-- ---------------------------------------------------------------------
+-- Statistics
+-- ---------------------------------------------------------------------
+SET ROLE ap_a;
+SELECT is(h.est($$SELECT * FROM ap_s WHERE tenant_id = 'apb' AND val = 'secret'$$),
+	h.est($$SELECT * FROM ap_s WHERE tenant_id = 'apb' AND val = 'never'$$),
+	'stats: another tenant''s common value estimates like a value never stored');
+SELECT is(h.est($$SELECT * FROM ap_s WHERE val = 'secret'$$),
+	h.est($$SELECT * FROM ap_s WHERE val = 'never'$$),
+	'stats: MCV of the column withheld');
+SELECT is(h.est($$SELECT * FROM ap_s WHERE id < 5001$$),
+	h.est($$SELECT * FROM ap_s WHERE id > 20000$$),
+	'stats: a range probe over another tenant''s ids estimates like an empty range');
+SELECT is((SELECT count(*) FROM pg_stats WHERE tablename = 'ap_s'), 0::bigint,
+	'stats: pg_stats shows nothing of a protected table to the tenant');
+SELECT is((SELECT count(*) FROM pg_stats_ext WHERE tablename = 'ap_s'), 0::bigint,
+	'stats: pg_stats_ext shows nothing of a protected table to the tenant');
+SELECT cmp_ok(h.est($$SELECT * FROM ap_s WHERE id > 10000$$), '>', 0::numeric,
+	'stats: positive control: the planner still estimates rows');
+RESET ROLE;
+-- control: with the setting off, the same probes do tell
+SET tenant_iso.hide_statistics = off;
+SET ROLE ap_a;
+SELECT isnt(h.est($$SELECT * FROM ap_s WHERE tenant_id = 'apb' AND val = 'secret'$$),
+	h.est($$SELECT * FROM ap_s WHERE tenant_id = 'apb' AND val = 'never'$$),
+	'stats control: with hide_statistics off the common value is visible in estimates');
+SELECT isnt(h.est($$SELECT * FROM ap_s WHERE val = 'secret'$$),
+	h.est($$SELECT * FROM ap_s WHERE val = 'never'$$),
+	'stats control: with hide_statistics off the column MCV shows');
+SELECT isnt(h.est($$SELECT * FROM ap_s WHERE id < 5001$$),
+	h.est($$SELECT * FROM ap_s WHERE id > 20000$$),
+	'stats control: with hide_statistics off the histogram answers range probes');
+RESET ROLE;
+RESET tenant_iso.hide_statistics;
+SET ROLE ap_a;
+SELECT is(h.run('SET tenant_iso.hide_statistics = off'), 'ERROR 42501',
+	'stats: a tenant cannot turn hide_statistics off');
+RESET ROLE;
+-- extended statistics: the per-column statistics are withheld either way,
+-- so this probe isolates the multi-column MCV list
+SET ROLE ap_a;
+SELECT is(h.est($$SELECT * FROM ap_s WHERE tenant_id = 'apb' AND val = 'secret'$$),
+	h.est($$SELECT * FROM ap_s WHERE tenant_id = 'apb' AND val = 'nev' || 'er'$$),
+	'stats: extended MCV statistics withheld');
+RESET ROLE;
+
+-- ---------------------------------------------------------------------
+-- LOCK TABLE
+-- ---------------------------------------------------------------------
+SET ROLE ap_a;
+SELECT is(h.try('LOCK TABLE ap_s IN ACCESS SHARE MODE'), 'ok 0', 'lock/member: ACCESS SHARE allowed');
+SELECT is(h.try('LOCK TABLE ap_s IN ROW SHARE MODE'), 'ok 0', 'lock/member: ROW SHARE allowed');
+SELECT is(h.try('LOCK TABLE ap_s IN ROW EXCLUSIVE MODE'), 'ok 0', 'lock/member: ROW EXCLUSIVE allowed');
+SELECT is(h.try('LOCK TABLE ap_s IN SHARE UPDATE EXCLUSIVE MODE'), 'ERROR 42501', 'lock/member: SHARE UPDATE EXCLUSIVE refused');
+SELECT is(h.try('LOCK TABLE ap_s IN SHARE MODE'), 'ERROR 42501', 'lock/member: SHARE refused');
+SELECT is(h.try('LOCK TABLE ap_s IN SHARE ROW EXCLUSIVE MODE'), 'ERROR 42501', 'lock/member: SHARE ROW EXCLUSIVE refused');
+SELECT is(h.try('LOCK TABLE ap_s IN EXCLUSIVE MODE'), 'ERROR 42501', 'lock/member: EXCLUSIVE refused');
+SELECT is(h.try('LOCK TABLE ap_s'), 'ERROR 42501', 'lock/member: ACCESS EXCLUSIVE refused');
+RESET ROLE;
+SET ROLE ap_pool;
+DO $$ BEGIN PERFORM tenant_iso.set_tenant('apa'); END $$;
+SELECT is(h.try('LOCK TABLE ap_s IN ROW EXCLUSIVE MODE'), 'ok 0', 'lock/switcher: ROW EXCLUSIVE allowed');
+SELECT is(h.try('LOCK TABLE ap_s IN SHARE MODE'), 'ERROR 42501', 'lock/switcher: SHARE refused');
+SELECT is(h.try('LOCK TABLE ap_m, ap_s IN ACCESS EXCLUSIVE MODE'), 'ERROR 42501', 'lock/switcher: ACCESS EXCLUSIVE refused');
+
+-- ---------------------------------------------------------------------
+-- ALTER ROLE / DATABASE ... SET
+-- ---------------------------------------------------------------------
+SELECT is(h.try('ALTER ROLE ap_pool SET default_transaction_read_only = on'), 'ERROR 42501',
+	'settings/switcher: ALTER ROLE ... SET refused in a tenant context');
+SELECT is(h.try('ALTER ROLE ap_pool RESET ALL'), 'ERROR 42501',
+	'settings/switcher: ALTER ROLE ... RESET refused in a tenant context');
+SELECT is(h.try(format('ALTER ROLE ap_pool IN DATABASE %I SET work_mem = ''8MB''', current_database())), 'ERROR 42501',
+	'settings/switcher: ALTER ROLE ... IN DATABASE ... SET refused in a tenant context');
+DO $$ BEGIN PERFORM tenant_iso.reset_tenant(); END $$;
+RESET ROLE;
+SET ROLE ap_a;
+SELECT is(h.try('ALTER ROLE ap_a SET work_mem = ''8MB'''), 'ERROR 42501',
+	'settings/member: ALTER ROLE ... SET on itself refused');
+SELECT is(h.try(format('ALTER DATABASE %I SET work_mem = ''8MB''', current_database())), 'ERROR 42501',
+	'settings/member: ALTER DATABASE ... SET refused');
+SELECT is(h.try(format('ALTER DATABASE %I RESET ALL', current_database())), 'ERROR 42501',
+	'settings/member: ALTER DATABASE ... RESET refused');
+RESET ROLE;
+SELECT is(h.try('ALTER ROLE ap_pool SET work_mem = ''8MB'''), 'ok 0',
+	'settings/admin: ALTER ROLE ... SET allowed outside a tenant context');
+SELECT is(h.try(format('ALTER DATABASE %I SET work_mem = ''8MB''', current_database())), 'ok 0',
+	'settings/admin: ALTER DATABASE ... SET allowed outside a tenant context');
+SELECT is(h.try('LOCK TABLE ap_s'), 'ok 0',
+	'lock/admin: ACCESS EXCLUSIVE allowed outside a tenant context');
+SELECT is((SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname LIKE 'ap\_%'), 0::bigint,
+	'settings: no role setting was left behind');
+
+SELECT * FROM finish();
+
+RESET ROLE;
+SET client_min_messages = error;
+DO $$
+DECLARE
+	r text;
+BEGIN
+	PERFORM tenant_iso.revoke_switch('ap_pool');
+	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b'] LOOP
+		PERFORM tenant_iso.remove_member(r::regrole);
+	END LOOP;
+	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b', 'ap_pool'] LOOP
+		EXECUTE format('DROP OWNED BY %I CASCADE', r);
+		EXECUTE format('DROP ROLE %I', r);
+	END LOOP;
+END
+$$;
