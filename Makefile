@@ -7,6 +7,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).
 MODULE_big = tenant_iso
 OBJS = \
 	src/tenant_iso.o \
+	src/elevated.o \
 	src/kdf.o \
 	src/token.o \
 	src/masterkey.o \

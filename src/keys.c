@@ -20,6 +20,14 @@
  * Errors: every failure to open an envelope (malformed, wrong tenant, wrong
  * context, altered, unknown version) raises the same SQLSTATE (39000) and
  * message, so errors are no oracle.  A destroyed key raises 55000.
+ *
+ * Elevated paths: store_new_key (first key of a tenant, rotate_tenant_key)
+ * and ti_rewrap_keys (rewrap_keys) run SPI as data_keys' owner
+ * (SetUserIdAndSecContext, SECURITY_RESTRICTED_OPERATION); both pin
+ * search_path = pg_catalog, pg_temp (ti_pin_search_path, src/elevated.c)
+ * for their duration, restored in PG_FINALLY, and their SQL is fully
+ * schema-qualified, operators included.  find_key reads data_keys by
+ * direct index access, with no name resolution at all.
  */
 #include "postgres.h"
 
@@ -28,6 +36,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "elevated.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -282,6 +291,7 @@ store_new_key(const char *tenant, bool retire_current)
 	Oid			owner = ti_rel_owner(data_keys_relid());
 	uint32		version = 0;
 	int			rc;
+	int			nestlevel;
 	Oid			argtypes[3] = {TEXTOID, INT4OID, BYTEAOID};
 	Datum		values[3];
 
@@ -291,11 +301,13 @@ store_new_key(const char *tenant, bool retire_current)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	nestlevel = ti_pin_search_path();
 	PG_TRY();
 	{
 		SPI_connect();
 		values[0] = CStringGetTextDatum(tenant);
-		rc = SPI_execute_with_args("SELECT coalesce(max(version), 0) + 1 FROM tenant_iso.data_keys WHERE tenant_id = $1",
+		rc = SPI_execute_with_args("SELECT pg_catalog.int4pl(coalesce(pg_catalog.max(version), 0::pg_catalog.int4), 1::pg_catalog.int4) "
+								   "FROM tenant_iso.data_keys WHERE tenant_id OPERATOR(pg_catalog.=) $1::pg_catalog.text",
 								   1, argtypes, values, NULL, false, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read data keys");
@@ -315,8 +327,9 @@ store_new_key(const char *tenant, bool retire_current)
 
 		if (retire_current)
 		{
-			rc = SPI_execute_with_args("UPDATE tenant_iso.data_keys SET state = 'retired', retired_at = now() "
-									   "WHERE tenant_id = $1 AND state = 'active'",
+			rc = SPI_execute_with_args("UPDATE tenant_iso.data_keys SET state = 'retired', retired_at = pg_catalog.now() "
+									   "WHERE tenant_id OPERATOR(pg_catalog.=) $1::pg_catalog.text "
+									   "AND state OPERATOR(pg_catalog.=) 'active'",
 									   1, argtypes, values, NULL, false, 0);
 			if (rc != SPI_OK_UPDATE)
 				elog(ERROR, "could not retire the active data key");
@@ -341,6 +354,7 @@ store_new_key(const char *tenant, bool retire_current)
 	PG_FINALLY();
 	{
 		ti_wipe(dek, sizeof(dek));
+		ti_unpin_search_path(nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
@@ -651,12 +665,14 @@ ti_rewrap_keys(PG_FUNCTION_ARGS)
 	Oid			save_userid;
 	int			save_sec;
 	uint64		i;
+	int			nestlevel;
 	Oid			argtypes[3] = {BYTEAOID, TEXTOID, INT4OID};
 
 	ti_derive_key("kek", kek);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(ti_rel_owner(data_keys_relid()),
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	nestlevel = ti_pin_search_path();
 	SPI_connect();
 	PG_TRY();
 	{
@@ -710,7 +726,8 @@ ti_rewrap_keys(PG_FUNCTION_ARGS)
 			values[1] = CStringGetTextDatum(tenant);
 			values[2] = Int32GetDatum((int32) version);
 			if (SPI_execute_with_args("UPDATE tenant_iso.data_keys SET wrapped = $1 "
-									  "WHERE tenant_id = $2 AND version = $3",
+									  "WHERE tenant_id OPERATOR(pg_catalog.=) $2::pg_catalog.text "
+									  "AND version OPERATOR(pg_catalog.=) $3::pg_catalog.int4",
 									  3, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not store a rewrapped data key");
 			rewrapped++;
@@ -720,6 +737,7 @@ ti_rewrap_keys(PG_FUNCTION_ARGS)
 	{
 		ti_wipe(kek, sizeof(kek));
 		ti_wipe(old_kek, sizeof(old_kek));
+		ti_unpin_search_path(nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();

@@ -16,12 +16,18 @@
  * there, the tenant policies admit every tenant (ti_maintenance_worker).
  * Partitions and inheritance children are processed one leaf at a time.
  *
+ * Elevated paths: the worker runs as the table's owner with the database's
+ * default search_path; every batch pins search_path = pg_catalog, pg_temp
+ * (ti_pin_search_path, src/elevated.c) inside its transaction, and the
+ * SQL it runs is schema-qualified, operators included.
+ *
  * Shared state is one DSM segment (ReencryptShared); the worker writes only
  * processed, failed and errmsg.  Error messages never carry values.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "elevated.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
@@ -136,6 +142,8 @@ reencrypt_range(ReencryptShared *sh, const char *sql_select, const char *sql_upd
 	return done;
 }
 
+static int	batch_nestlevel;
+
 static void
 batch_begin(void)
 {
@@ -143,6 +151,7 @@ batch_begin(void)
 		proc_exit(1);
 	CHECK_FOR_INTERRUPTS();
 	StartTransactionCommand();
+	batch_nestlevel = ti_pin_search_path();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
@@ -152,6 +161,7 @@ batch_end(void)
 {
 	SPI_finish();
 	PopActiveSnapshot();
+	ti_unpin_search_path(batch_nestlevel);
 	CommitTransactionCommand();
 }
 
@@ -172,15 +182,17 @@ reencrypt_leaf(ReencryptShared *sh, Oid leaf)
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
 										 get_rel_name(leaf));
 	sql_select = MemoryContextStrdup(TopMemoryContext,
-									 psprintf("SELECT t.ctid, t.%s::text, t.%s FROM ONLY %s t "
-											  "WHERE t.ctid >= $1 AND t.ctid < $2 "
+									 psprintf("SELECT t.ctid, t.%s::pg_catalog.text, t.%s FROM ONLY %s t "
+											  "WHERE t.ctid OPERATOR(pg_catalog.>=) $1 AND t.ctid OPERATOR(pg_catalog.<) $2 "
 											  "AND t.%s IS NOT NULL AND t.%s IS NOT NULL",
 											  tcol, col, relname, col, tcol));
 	sql_update = MemoryContextStrdup(TopMemoryContext,
-									 psprintf("UPDATE ONLY %s SET %s = $1 WHERE ctid = $2 AND %s = $3",
+									 psprintf("UPDATE ONLY %s SET %s = $1 WHERE ctid OPERATOR(pg_catalog.=) $2 AND %s OPERATOR(pg_catalog.=) $3",
 											  relname, col, col));
-	if (SPI_execute(psprintf("SELECT pg_relation_size(%u::oid::regclass) / current_setting('block_size')::int, "
-							 "greatest(reltuples, 0) / greatest(relpages, 1) FROM pg_class WHERE oid = %u",
+	if (SPI_execute(psprintf("SELECT pg_catalog.int8div(pg_catalog.pg_relation_size(%u::pg_catalog.oid::pg_catalog.regclass), "
+							 "pg_catalog.current_setting('block_size')::pg_catalog.int8), "
+							 "pg_catalog.float8div(greatest(reltuples, 0)::pg_catalog.float8, greatest(relpages, 1)::pg_catalog.float8) "
+							 "FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) %u::pg_catalog.oid",
 							 leaf, leaf), true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
