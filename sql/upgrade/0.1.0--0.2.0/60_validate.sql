@@ -26,7 +26,7 @@ AS $$
 					   THEN ' (through PUBLIC, which has TEMP by default)' ELSE '' END,
 				  CASE WHEN d.on_ THEN ', and tenant_iso.discard_temp_on_switch discards them on each switch'
 					   ELSE ', but a pool that never discards them fails every later tenant''s statements' END),
-		   pg_catalog.format('REVOKE TEMP ON DATABASE %I FROM PUBLIC;  -- then GRANT TEMP ON DATABASE %I TO <the roles that need it>, not to %I; or SET tenant_iso.discard_temp_on_switch = on in postgresql.conf',
+		   pg_catalog.format('REVOKE TEMP ON DATABASE %I FROM PUBLIC;  -- then GRANT TEMP ON DATABASE %I TO <the roles that need it>, not to %I',
 				  pg_catalog.current_database(), pg_catalog.current_database(), sw.rolname),
 		   ARRAY['tenant-isolation', 'data-segregation']
 	  FROM sw CROSS JOIN discard d
