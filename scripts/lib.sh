@@ -138,6 +138,7 @@ ti_init_cluster() {
 		echo "shared_preload_libraries = 'tenant_iso'"
 		echo "tenant_iso.master_key_command = 'cat \"$keyfile\"'"
 		echo "max_worker_processes = 16"
+		echo "max_prepared_transactions = 10"
 		echo "wal_level = logical"
 		echo "max_wal_senders = 10"
 		echo "max_replication_slots = 10"

@@ -42,6 +42,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "isolation.h"
 #include "kdf.h"
 #include "tenant_iso.h"
 #include "token.h"
@@ -59,6 +60,7 @@ static struct
 	uint64		reg_gen;
 	Oid			session_user;
 	Oid			outer_user;
+	Oid			current_user;
 	bool		has_tenant;
 	bool		conflict;		/* session and outer user in different tenants */
 	bool		from_member;
@@ -142,12 +144,16 @@ compute_effective(void)
 {
 	Oid			sess = GetSessionUserId();
 	Oid			outer = GetOuterUserId();
+	Oid			cur = GetUserId();
 	uint64		rg = ti_registry_generation();
 	const char *ms,
-			   *mo;
+			   *mo,
+			   *mc,
+			   *member;
 
 	if (eff.valid && eff.ctx_gen == context_gen && eff.reg_gen == rg &&
-		eff.session_user == sess && eff.outer_user == outer)
+		eff.session_user == sess && eff.outer_user == outer &&
+		eff.current_user == cur)
 		return;
 
 	eff.valid = false;
@@ -159,13 +165,36 @@ compute_effective(void)
 	ms = OidIsValid(sess) ? ti_member_tenant(sess) : NULL;
 	mo = (OidIsValid(outer) && outer != sess) ? ti_member_tenant(outer) : NULL;
 
-	if (ms && mo && strcmp(ms, mo) != 0)
+	/*
+	 * The current user differs from the outer one inside SECURITY DEFINER
+	 * functions and other SetUserIdAndSecContext blocks.  Code owned by a
+	 * member of tenant X acts for X: from any other tenant's context that is
+	 * a conflict, so it fails closed instead of reading that tenant's rows
+	 * with X's rights.
+	 */
+	mc = (OidIsValid(cur) && cur != outer && cur != sess) ? ti_member_tenant(cur) : NULL;
+
+	member = ms ? ms : (mo ? mo : mc);
+	if ((ms && mo && strcmp(ms, mo) != 0) ||
+		(mc && member && strcmp(mc, member) != 0))
 		eff.conflict = true;
 	else if (ms || mo)
 	{
-		strlcpy(eff.tenant, ms ? ms : mo, NAMEDATALEN);
+		strlcpy(eff.tenant, member, NAMEDATALEN);
 		eff.has_tenant = true;
 		eff.from_member = true;
+	}
+	else if (mc)
+	{
+		/* only the current user is a member: its tenant, unless a switched context disagrees */
+		if (context_guc && context_guc[0] != '\0' && strcmp(context_guc, mc) != 0)
+			eff.conflict = true;
+		else
+		{
+			strlcpy(eff.tenant, mc, NAMEDATALEN);
+			eff.has_tenant = true;
+			eff.from_member = true;
+		}
 	}
 	else if (context_guc && context_guc[0] != '\0')
 	{
@@ -180,6 +209,7 @@ compute_effective(void)
 	eff.ctx_gen = context_gen;
 	eff.session_user = sess;
 	eff.outer_user = outer;
+	eff.current_user = cur;
 	eff.valid = true;
 }
 
@@ -207,9 +237,28 @@ member_tenant_of_session(void)
 }
 
 /* Change the hidden setting; the only place that may. */
+static bool session_context_changed = false;
+
+/* Did this transaction change the session-level (not LOCAL) context? */
+bool
+ti_context_changed_in_xact(void)
+{
+	return session_context_changed;
+}
+
+void
+ti_context_xact_end(void)
+{
+	session_context_changed = false;
+}
+
 static void
 apply_context(const char *value, bool local)
 {
+	bool		changed = strcmp(context_guc ? context_guc : "", value) != 0;
+
+	if (!local && IsTransactionBlock())
+		session_context_changed = true;
 	allow_context_change = true;
 	PG_TRY();
 	{
@@ -224,6 +273,8 @@ apply_context(const char *value, bool local)
 	}
 	PG_END_TRY();
 	ti_fail_foreign_portals();
+	if (changed)
+		ti_residue_context_switched();
 
 	if (log_context_changes)
 		ereport(LOG,
@@ -518,7 +569,7 @@ ti_enforced_tenant_or_error(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no tenant context"),
-				 errdetail("The session user and the current role are members of different tenants.")));
+				 errdetail("The session user, the current role or the owner of the running SECURITY DEFINER code belong to different tenants, or to another tenant than the session's context.")));
 	if (!eff.has_tenant)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

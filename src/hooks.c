@@ -67,6 +67,7 @@ ti_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
 	ti_context_post_parse(query);
+	ti_residue_post_parse(query);
 	ti_planner_post_parse(pstate, query);
 }
 
@@ -106,7 +107,7 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 	{
-		ti_residue_check_statement(NULL);
+		ti_residue_check_plan(queryDesc->plannedstmt);
 		ti_foreign_check_plan(queryDesc->plannedstmt);
 	}
 
@@ -186,7 +187,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (present)
 	{
-		ti_residue_check_statement(parsetree);
+		ti_residue_check_utility(parsetree);
 		if (ti_any_protected() && ti_in_tenant_context())
 			ti_guard_whole_table(parsetree);
 		ti_cursors_before_utility(parsetree);
@@ -203,7 +204,6 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 
 	ti_cursors_after_utility(parsetree, present);
-	ti_residue_after_utility(parsetree);
 	if (IsA(parsetree, DiscardStmt) &&
 		((DiscardStmt *) parsetree)->target == DISCARD_ALL)
 	{
