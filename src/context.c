@@ -173,6 +173,9 @@ compute_effective(void)
 	 * with X's rights.
 	 */
 	mc = (OidIsValid(cur) && cur != outer && cur != sess) ? ti_member_tenant(cur) : NULL;
+#ifdef TENANT_ISO_MUTANT_NO_FOREIGN
+	mc = NULL;
+#endif
 
 	member = ms ? ms : (mo ? mo : mc);
 	if ((ms && mo && strcmp(ms, mo) != 0) ||

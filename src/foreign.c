@@ -80,6 +80,9 @@ ti_foreign_needs_fmgr(Oid fn_oid)
 {
 	Oid			owner;
 
+#ifdef TENANT_ISO_MUTANT_NO_FOREIGN
+	return false;
+#endif
 	if (!IsTransactionState() || IsParallelWorker() || !ti_extension_present())
 		return false;
 	owner = function_owner(fn_oid);
@@ -118,6 +121,9 @@ ti_foreign_check_plan(PlannedStmt *plan)
 {
 	ListCell   *lc;
 
+#ifdef TENANT_ISO_MUTANT_NO_FOREIGN
+	return;
+#endif
 	if (IsParallelWorker() || !ti_in_tenant_context())
 		return;
 	foreach(lc, plan->rtable)
