@@ -188,7 +188,10 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (present)
 	{
 		ti_residue_check_utility(parsetree);
-		if (ti_any_protected() && ti_in_tenant_context())
+		/* role and database settings are refused even with no protected table */
+		if (ti_in_tenant_context() &&
+			(ti_any_protected() || IsA(parsetree, AlterRoleSetStmt) ||
+			 IsA(parsetree, AlterDatabaseSetStmt)))
 			ti_guard_whole_table(parsetree);
 		ti_cursors_before_utility(parsetree);
 		if (IsA(parsetree, CopyStmt) && ti_any_protected() &&

@@ -383,8 +383,20 @@ residue_walker(Node *node, void *context)
 			check_object(TypeRelationId, ((Var *) node)->vartype, ctx);
 			break;
 		case T_Const:
-			check_object(TypeRelationId, ((Const *) node)->consttype, ctx);
-			break;
+			{
+				Const	   *c = (Const *) node;
+
+				check_object(TypeRelationId, c->consttype, ctx);
+				/* nextval('seq'), 'tab'::regclass: the value names the object */
+				if (!c->constisnull && c->consttype == REGCLASSOID)
+					check_object(RelationRelationId, DatumGetObjectId(c->constvalue), ctx);
+				else if (!c->constisnull && (c->consttype == REGPROCOID ||
+											 c->consttype == REGPROCEDUREOID))
+					check_object(ProcedureRelationId, DatumGetObjectId(c->constvalue), ctx);
+				else if (!c->constisnull && c->consttype == REGTYPEOID)
+					check_object(TypeRelationId, DatumGetObjectId(c->constvalue), ctx);
+				break;
+			}
 		case T_CoerceToDomain:
 			check_object(TypeRelationId, ((CoerceToDomain *) node)->resulttype, ctx);
 			break;

@@ -91,6 +91,8 @@ INSERT INTO app.rs_orders VALUES ('rsa', 1, 'a-1'),
 	('rsb', 1, 'b-secret-1'), ('rsb', 2, 'b-secret-2'), ('rsb', 3, 'b-secret-3');
 DO $$ BEGIN PERFORM tenant_iso.protect('app.rs_orders'); END $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON app.rs_orders TO rs_pool, rs_b;
+CREATE SEQUENCE app.rs_ids;
+GRANT USAGE ON SEQUENCE app.rs_ids TO PUBLIC;
 ALTER ROLE rs_pool SET search_path = app, public;
 ALTER ROLE rs_b SET search_path = app, public;
 
@@ -99,7 +101,7 @@ CREATE FUNCTION app.order_count() RETURNS bigint
 LANGUAGE plpgsql AS $f$ BEGIN RETURN (SELECT count(*) FROM rs_orders); END $f$;
 GRANT EXECUTE ON FUNCTION app.order_count() TO PUBLIC;
 
-SELECT plan(44);
+SELECT plan(46);
 
 -- ---------------------------------------------------------------------
 -- A request of tenant rsa leaves temp objects behind
@@ -118,6 +120,8 @@ GRANT ALL ON rs_orders TO PUBLIC;
 CREATE TEMP TABLE rs_items (tenant_id text, id int, v text);
 GRANT ALL ON rs_items TO PUBLIC;
 CREATE DOMAIN pg_temp.rs_code AS text CHECK (pg_temp.cap('domain', 0, VALUE));
+CREATE TEMP SEQUENCE rs_ids START 1000;
+GRANT USAGE ON rs_ids TO PUBLIC;
 -- a statement prepared by rsa's request that resolves the shadow
 PREPARE rs_stale AS SELECT count(*) FROM rs_orders;
 SELECT is(h.val('SELECT count(*) FROM rs_orders'), '1',
@@ -156,6 +160,8 @@ SELECT is(h.run('DECLARE c CURSOR WITH HOLD FOR SELECT * FROM rs_orders'), 'ERRO
 	'rsb: a cursor over rsa''s temp view -> 55000');
 SELECT is(h.val('SELECT ''x''::rs_code'), 'ERROR 55000',
 	'rsb: a cast to rsa''s temp domain (whose check captures the value) -> 55000');
+SELECT is(h.val($$SELECT nextval('rs_ids')$$), 'ERROR 55000',
+	'rsb: nextval() of the name rsa''s temp sequence shadows -> 55000');
 SELECT is(h.run('SELECT * FROM pg_temp.rs_orders'), 'ERROR 55000',
 	'rsb: naming pg_temp explicitly does not help -> 55000');
 SELECT ok(h.msg('SELECT * FROM rs_orders') LIKE '%DISCARD TEMP%',
@@ -202,6 +208,7 @@ SELECT tenant_iso.set_tenant('rsa');
 DROP VIEW rs_orders;
 DROP TABLE rs_items;
 DROP DOMAIN rs_code;
+DROP SEQUENCE rs_ids;
 SELECT tenant_iso.set_tenant('rsb');
 SELECT is(h.val('SELECT count(*) FROM rs_orders'), '3',
 	'after rsa dropped its objects: rsb''s unqualified rs_orders is the application''s table (3 rows)');
@@ -209,6 +216,8 @@ SELECT is(h.val('SELECT app.order_count()'), '3',
 	'after rsa dropped its objects: the application function works too');
 SELECT is(h.run('EXECUTE rs_stale'), 'ok 1',
 	'after rsa dropped its objects: the prepared statement is replanned against the application''s table');
+SELECT is(h.val($$SELECT nextval('rs_ids')$$), '1',
+	'after rsa dropped its objects: nextval() uses the application''s sequence');
 
 -- rsb's own temp objects work for rsb; a drop is forgotten correctly
 CREATE TEMP TABLE rs_scratch (x int);

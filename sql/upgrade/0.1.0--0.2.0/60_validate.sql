@@ -25,7 +25,7 @@ AS $$
 				  CASE WHEN pg_catalog.has_database_privilege('public', pg_catalog.current_database(), 'TEMP')
 					   THEN ' (through PUBLIC, which has TEMP by default)' ELSE '' END,
 				  CASE WHEN d.on_ THEN ', and tenant_iso.discard_temp_on_switch discards them on each switch'
-					   ELSE ', but a pool that never discards them fails every later tenant''s statements' END),
+					   ELSE ', and a later tenant''s statement that meets them fails until the pool runs DISCARD TEMP' END),
 		   pg_catalog.format('REVOKE TEMP ON DATABASE %I FROM PUBLIC;  -- then GRANT TEMP ON DATABASE %I TO <the roles that need it>, not to %I',
 				  pg_catalog.current_database(), pg_catalog.current_database(), sw.rolname),
 		   ARRAY['tenant-isolation', 'data-segregation']
