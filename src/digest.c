@@ -4,8 +4,25 @@
  *	  digests kept by statement-level triggers, verify(), compaction, and
  *	  the live bucket digests that diff_peer() compares.
  *
- * Row encoding: every non-dropped column in the tracked table's column
- * order (a partition with another layout is mapped by name), each as one flag
+ * Two row encodings, recorded per tracked table in tenant_iso.tracked.format:
+ *
+ * Format 2 (0.2.0, keyed and canonical): for every non-NULL column, in the
+ * tracked table's column order, a 2-byte ordinal among its non-dropped
+ * columns, a 4-byte big-endian length and the value; NULL columns add
+ * nothing, so ADD COLUMN without a default leaves every digest valid.  Values
+ * are encoded as in format 1, except that composites (field by field),
+ * arrays (dimensions, then element by element) and enums (by label) are
+ * encoded recursively with the same encoder, never through an output or
+ * send function that embeds node-local OIDs or reads session settings.  The
+ * lanes are keyed BLAKE2b-512 under a per-tenant key derived from the master
+ * key (purpose "digest"), so that without the master key nobody can compute
+ * a row's lanes, search offline for rows that cancel, or forge a stored
+ * digest.  ALTER TABLE that changes what rows encode to (DROP COLUMN, ADD
+ * COLUMN with a default, ALTER COLUMN TYPE) rebuilds the digests in the same
+ * transaction (ti_digest_after_alter), and verify() says so.
+ *
+ * Format 1 (0.1.0, kept until rebuild_digests() moves a table on): every
+ * non-dropped column in the tracked table's column order (a partition with another layout is mapped by name), each as one flag
  * byte (0 = NULL), a 4-byte big-endian length and the value: string types
  * bytea and numeric as their raw bytes (database encoding), pass-by-value types as
  * big-endian bytes, uuid as its 16 bytes, anything else through its binary
@@ -48,12 +65,15 @@
 #include "utils/relcache.h"
 #include "utils/inval.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 #include "access/transam.h"
 #include "catalog/pg_type_d.h"
 
 #include "digest.h"
+#include "elevated.h"
+#include "kdf.h"
 #include "tenant_iso.h"
 
 /* How a column's value is encoded (the same on every node). */
@@ -66,8 +86,35 @@
 								 * of user-defined types, whose binary forms
 								 * carry node-local OIDs */
 
+/* Format 2: how a value of one (base) type is encoded, recursively. */
+#define ENC2_VARLENA 'v'
+#define ENC2_BYVAL	'b'
+#define ENC2_UUID	'u'
+#define ENC2_ENUM	'e'			/* its label */
+#define ENC2_ARRAY	'a'			/* dimensions, then each element */
+#define ENC2_RECORD 'r'			/* each field */
+#define ENC2_SEND	's'			/* binary send function */
+
+typedef struct TypeEnc
+{
+	char		mode;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	FmgrInfo	fn;				/* send (ENC2_SEND) or output (ENC2_ENUM) */
+	struct TypeEnc *elem;		/* ENC2_ARRAY */
+	Oid			elemtype;
+	TupleDesc	tupdesc;		/* ENC2_RECORD */
+	struct TypeEnc **fields;
+} TypeEnc;
+
 typedef struct RowHasher
 {
+	int			format;			/* 1 (0.1.0) or 2 */
+	TypeEnc   **enc2;			/* format 2: per attribute of desc */
+	char		last_tenant[NAMEDATALEN];	/* format 2: key of the last tenant */
+	uint8		last_key[TI_DIGEST_KEY_LEN];
+	bool		have_key;
 	TupleDesc	desc;
 	int			natts;
 	int			ncols;			/* columns hashed, in the root's order */
@@ -131,13 +178,280 @@ attnum_by_name(TupleDesc desc, const char *name)
 	return InvalidAttrNumber;
 }
 
+/* Format 2: the encoder of a type (domains encode as their base type). */
+static TypeEnc *
+type_encoder(Oid typid, int depth)
+{
+	TypeEnc    *e = palloc0(sizeof(TypeEnc));
+	Oid			base = getBaseType(typid);
+	char		category;
+	bool		preferred;
+	char		typtype = get_typtype(base);
+	Oid			elem;
+
+	if (depth > 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("type nesting too deep to hash")));
+	get_typlenbyvalalign(base, &e->typlen, &e->typbyval, &e->typalign);
+	get_type_category_preferred(base, &category, &preferred);
+	elem = get_element_type(base);
+	if (OidIsValid(elem) && e->typlen == -1)
+	{
+		e->mode = ENC2_ARRAY;
+		e->elemtype = elem;
+		e->elem = type_encoder(elem, depth + 1);
+	}
+	else if (typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	td = lookup_rowtype_tupdesc(base, -1);
+		int			k;
+
+		e->mode = ENC2_RECORD;
+		e->tupdesc = CreateTupleDescCopy(td);
+		ReleaseTupleDesc(td);
+		e->fields = palloc0(sizeof(TypeEnc *) * e->tupdesc->natts);
+		for (k = 0; k < e->tupdesc->natts; k++)
+		{
+			Form_pg_attribute fa = TupleDescAttr(e->tupdesc, k);
+
+			if (!fa->attisdropped)
+				e->fields[k] = type_encoder(fa->atttypid, depth + 1);
+		}
+	}
+	else if (typtype == TYPTYPE_ENUM)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		e->mode = ENC2_ENUM;
+		getTypeOutputInfo(base, &outfn, &isvarlena);
+		fmgr_info(outfn, &e->fn);
+	}
+	else if ((category == TYPCATEGORY_STRING && e->typlen == -1) || base == BYTEAOID ||
+			 base == NUMERICOID)
+		e->mode = ENC2_VARLENA;
+	else if (e->typbyval && (e->typlen == 1 || e->typlen == 2 || e->typlen == 4 || e->typlen == 8))
+		e->mode = ENC2_BYVAL;
+	else if (base == UUIDOID)
+		e->mode = ENC2_UUID;
+	else
+	{
+		Oid			sendfn;
+		bool		isvarlena;
+
+		e->mode = ENC2_SEND;
+		getTypeBinaryOutputInfo(base, &sendfn, &isvarlena);
+		fmgr_info(sendfn, &e->fn);
+	}
+	return e;
+}
+
+static void
+append_be(StringInfo buf, uint64 x, int n)
+{
+	uint8		be[8];
+	int			k;
+
+	for (k = 0; k < n; k++)
+		be[k] = (uint8) (x >> (8 * (n - 1 - k)));
+	appendBinaryStringInfo(buf, (char *) be, n);
+}
+
+static void encode2_field(TypeEnc *e, StringInfo buf, Datum v, bool isnull);
+
+/* Format 2: append the bytes of one non-NULL value. */
+static void
+encode2_value(TypeEnc *e, StringInfo buf, Datum v)
+{
+	switch (e->mode)
+	{
+		case ENC2_VARLENA:
+			{
+				struct varlena *t = PG_DETOAST_DATUM_PACKED(v);
+
+				appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				break;
+			}
+		case ENC2_BYVAL:
+			{
+				int			n = e->typlen;
+				uint64		x = (n == 8) ? (uint64) DatumGetInt64(v) :
+					(n == 4) ? (uint64) (uint32) DatumGetInt32(v) :
+					(n == 2) ? (uint64) (uint16) DatumGetInt16(v) : (uint64) DatumGetUInt8(v);
+
+				append_be(buf, x, n);
+				break;
+			}
+		case ENC2_UUID:
+			appendBinaryStringInfo(buf, DatumGetPointer(v), 16);
+			break;
+		case ENC2_ENUM:
+			appendStringInfoString(buf, OutputFunctionCall(&e->fn, v));
+			break;
+		case ENC2_ARRAY:
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(v);
+				int			ndim = ARR_NDIM(arr);
+				int		   *dims = ARR_DIMS(arr);
+				int		   *lbs = ARR_LBOUND(arr);
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n,
+							k;
+
+				append_be(buf, (uint64) ndim, 1);
+				for (k = 0; k < ndim; k++)
+				{
+					append_be(buf, (uint64) (uint32) dims[k], 4);
+					append_be(buf, (uint64) (uint32) lbs[k], 4);
+				}
+				deconstruct_array(arr, ARR_ELEMTYPE(arr), e->elem->typlen,
+								  e->elem->typbyval, e->elem->typalign,
+								  &elems, &nulls, &n);
+				for (k = 0; k < n; k++)
+					encode2_field(e->elem, buf, elems[k], nulls[k]);
+				break;
+			}
+		case ENC2_RECORD:
+			{
+				HeapTupleHeader td = DatumGetHeapTupleHeader(v);
+				HeapTupleData tmp;
+				int			natts = e->tupdesc->natts;
+				Datum	   *values = palloc(sizeof(Datum) * natts);
+				bool	   *nulls = palloc(sizeof(bool) * natts);
+				int			k;
+
+				tmp.t_len = HeapTupleHeaderGetDatumLength(td);
+				ItemPointerSetInvalid(&tmp.t_self);
+				tmp.t_tableOid = InvalidOid;
+				tmp.t_data = td;
+				heap_deform_tuple(&tmp, e->tupdesc, values, nulls);
+				for (k = 0; k < natts; k++)
+					if (e->fields[k] != NULL)
+						encode2_field(e->fields[k], buf, values[k], nulls[k]);
+				break;
+			}
+		default:
+			{
+				bytea	   *b = SendFunctionCall(&e->fn, v);
+
+				appendBinaryStringInfo(buf, VARDATA(b), VARSIZE(b) - VARHDRSZ);
+				break;
+			}
+	}
+}
+
+/* Format 2, nested values: a flag byte (0 = NULL), a length, the bytes. */
+static void
+encode2_field(TypeEnc *e, StringInfo buf, Datum v, bool isnull)
+{
+	int			at;
+	uint32		len;
+
+	if (isnull)
+	{
+		appendStringInfoChar(buf, 0);
+		return;
+	}
+	appendStringInfoChar(buf, 1);
+	at = buf->len;
+	appendBinaryStringInfo(buf, "\0\0\0\0", 4);
+	encode2_value(e, buf, v);
+	len = (uint32) (buf->len - at - 4);
+	buf->data[at] = (char) (len >> 24);
+	buf->data[at + 1] = (char) (len >> 16);
+	buf->data[at + 2] = (char) (len >> 8);
+	buf->data[at + 3] = (char) len;
+}
+
+/*
+ * Format 2, the key of one tenant's row hashes: HKDF of the master key's
+ * "digest" subkey, per tenant.  Keys are cached per backend (for as long as
+ * the subkey stays the same); the last tenant's key is kept in the hasher.
+ */
+typedef struct DigestKeyEntry
+{
+	char		tenant[NAMEDATALEN];
+	uint8		key[TI_DIGEST_KEY_LEN];
+} DigestKeyEntry;
+
+static HTAB *digest_keys = NULL;
+static uint8 digest_keys_base[TI_KEY_LEN];
+
+static void
+forget_digest_keys(void)
+{
+	HASH_SEQ_STATUS seq;
+	DigestKeyEntry *e;
+
+	if (digest_keys == NULL)
+		return;
+	hash_seq_init(&seq, digest_keys);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		ti_wipe(e->key, sizeof(e->key));
+	hash_destroy(digest_keys);
+	digest_keys = NULL;
+	ti_wipe(digest_keys_base, sizeof(digest_keys_base));
+	ti_lthash_forget_key();
+}
+
+static void
+tenant_digest_key(RowHasher *h, const char *tenant, uint8 out[TI_DIGEST_KEY_LEN])
+{
+	static const char salt[] = "tenant_iso row digest v2";
+	uint8		base[TI_KEY_LEN];
+	char		name[NAMEDATALEN];
+	DigestKeyEntry *e;
+	bool		found;
+
+	if (h->have_key && strcmp(h->last_tenant, tenant) == 0)
+	{
+		memcpy(out, h->last_key, TI_DIGEST_KEY_LEN);
+		return;
+	}
+	ti_derive_key("digest", base);
+	if (digest_keys != NULL && memcmp(base, digest_keys_base, TI_KEY_LEN) != 0)
+		forget_digest_keys();	/* the master key changed */
+	if (digest_keys == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(DigestKeyEntry);
+		ctl.hcxt = TopMemoryContext;
+		digest_keys = hash_create("tenant_iso digest keys", 64, &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		memcpy(digest_keys_base, base, TI_KEY_LEN);
+	}
+	memset(name, 0, sizeof(name));
+	strlcpy(name, tenant, NAMEDATALEN);
+	e = hash_search(digest_keys, name, HASH_ENTER, &found);
+	if (!found)
+	{
+		if (ti_hkdf_sha256(base, sizeof(base), (const uint8 *) salt, sizeof(salt) - 1,
+						   (const uint8 *) name, strlen(name),
+						   e->key, TI_DIGEST_KEY_LEN) != 0)
+		{
+			hash_search(digest_keys, name, HASH_REMOVE, NULL);
+			ti_wipe(base, sizeof(base));
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("digest key derivation failed")));
+		}
+	}
+	ti_wipe(base, sizeof(base));
+	memcpy(out, e->key, TI_DIGEST_KEY_LEN);
+	strlcpy(h->last_tenant, tenant, NAMEDATALEN);
+	memcpy(h->last_key, e->key, TI_DIGEST_KEY_LEN);
+	h->have_key = true;
+}
+
 /*
  * Build a hasher for a relation.  Keys and the tenant column are found by
  * name through root (the tracked table), so that a partition with another
  * physical layout hashes the same.
  */
 static RowHasher *
-make_hasher(Relation rel, Oid root)
+make_hasher(Relation rel, Oid root, int format)
 {
 	RowHasher  *h = palloc0(sizeof(RowHasher));
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -146,21 +460,32 @@ make_hasher(Relation rel, Oid root)
 	const char *tcol = ti_protected_column(root);
 	int			i;
 
+	h->format = format;
 	h->desc = desc;
 	h->natts = desc->natts;
+	h->enc2 = palloc0(sizeof(TypeEnc *) * desc->natts);
 	h->send = palloc0(sizeof(FmgrInfo) * desc->natts);
 	h->mode = palloc0(sizeof(char) * desc->natts);
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, i);
-		Oid			base = getBaseType(a->atttypid);
+		Oid			base;
 		Oid			sendfn;
 		bool		isvarlena;
 		char		category;
 		bool		preferred;
 
+		/* a dropped column's type is gone (0): never look it up */
 		if (a->attisdropped)
 			continue;
+		base = getBaseType(a->atttypid);
+		if (h->format >= 2)
+		{
+			h->enc2[i] = type_encoder(a->atttypid, 0);
+			/* slot_tenant() reads a varlena tenant id directly */
+			h->mode[i] = (h->enc2[i]->mode == ENC2_VARLENA) ? ENC_VARLENA : ENC_SEND;
+			continue;
+		}
 		get_type_category_preferred(base, &category, &preferred);
 		if ((category == TYPCATEGORY_STRING && a->attlen == -1) || base == BYTEAOID ||
 			base == NUMERICOID)
@@ -316,14 +641,43 @@ hash_slot(RowHasher *h, TupleTableSlot *slot, char *tenant, uint64 *keyhash,
 	int			i;
 
 	slot_getallattrs(slot);
+	slot_tenant(h, slot, tenant);
 	resetStringInfo(&h->buf);
+	resetStringInfo(&h->kbuf);
+	if (h->format >= 2)
+	{
+		uint8		key[TI_DIGEST_KEY_LEN];
+		int			rc;
+
+		for (i = 0; i < h->ncols; i++)
+		{
+			int			a = h->order[i] - 1;
+
+			if (slot->tts_isnull[a])
+				continue;
+			append_be(&h->buf, (uint64) i, 2);
+			encode2_field(h->enc2[a], &h->buf, slot->tts_values[a], false);
+		}
+		for (i = 0; i < h->nkeys; i++)
+		{
+			int			a = h->keys[i] - 1;
+
+			encode2_field(h->enc2[a], &h->kbuf, slot->tts_values[a], slot->tts_isnull[a]);
+		}
+		tenant_digest_key(h, tenant, key);
+		rc = ti_lthash_row_keyed(key, (uint8 *) h->buf.data, h->buf.len, lanes);
+		ti_wipe(key, sizeof(key));
+		if (rc != 0)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("row hashing failed")));
+		*keyhash = ti_key_hash((uint8 *) h->kbuf.data, h->kbuf.len);
+		return;
+	}
 	for (i = 0; i < h->ncols; i++)
 	{
 		int			a = h->order[i] - 1;
 
 		encode_value(h, &h->buf, a, slot->tts_values[a], slot->tts_isnull[a]);
 	}
-	resetStringInfo(&h->kbuf);
 	for (i = 0; i < h->nkeys; i++)
 	{
 		int			a = h->keys[i] - 1;
@@ -333,7 +687,6 @@ hash_slot(RowHasher *h, TupleTableSlot *slot, char *tenant, uint64 *keyhash,
 	*keyhash = ti_key_hash((uint8 *) h->kbuf.data, h->kbuf.len);
 	if (ti_lthash_row((uint8 *) h->buf.data, h->buf.len, lanes) != 0)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("row hashing failed")));
-	slot_tenant(h, slot, tenant);
 }
 
 /* The tenant of a row (without hashing it): '' when not protected. */
@@ -403,6 +756,44 @@ accumulate(HTAB *hash, const char *tenant, int32 bucket, const uint64 lanes[TI_L
 	ti_lthash_add(&e->digest, lanes, sign);
 }
 
+static Oid ext_table(const char *name);
+
+/*
+ * The digest format of a tracked table (tenant_iso.tracked.format); 2 for a
+ * table that is not tracked.  Sees the current transaction's own changes.
+ */
+static int
+tracked_format(Oid root)
+{
+	Relation	rel = table_open(ext_table("tracked"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	HeapTuple	tup;
+	int			format = 2;
+
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, desc, &isnull);
+
+		if (isnull || DatumGetObjectId(d) != root)
+			continue;
+		if (desc->natts >= 4)
+		{
+			d = heap_getattr(tup, 4, desc, &isnull);
+			format = isnull ? 1 : DatumGetInt16(d);
+		}
+		else
+			format = 1;
+		break;
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return format;
+}
+
 static List *
 leaves_of(Oid relid)
 {
@@ -434,7 +825,7 @@ tenant_wanted(List *tenants, const char *tenant)
 
 static void
 scan_into(HTAB *hash, Oid relid, Oid root, List *tenants, int nbuckets, int sign,
-		  Snapshot snapshot)
+		  Snapshot snapshot, int format)
 {
 	ListCell   *lc;
 	List	   *leaves = leaves_of(relid);
@@ -442,7 +833,7 @@ scan_into(HTAB *hash, Oid relid, Oid root, List *tenants, int nbuckets, int sign
 	foreach(lc, leaves)
 	{
 		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
-		RowHasher  *h = make_hasher(rel, root);
+		RowHasher  *h = make_hasher(rel, root, format);
 		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
 		TupleTableSlot *slot = table_slot_create(rel, NULL);
 		MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tenant_iso row",
@@ -487,7 +878,8 @@ ti_live_digests(Oid relid, List *tenants, int nbuckets)
 
 	PG_TRY();
 	{
-		scan_into(hash, relid, relid, tenants, nbuckets, 1, GetActiveSnapshot());
+		scan_into(hash, relid, relid, tenants, nbuckets, 1, GetActiveSnapshot(),
+				  tracked_format(relid));
 	}
 	PG_FINALLY();
 	{
@@ -656,13 +1048,15 @@ cached_hasher(Relation rel, const char *relname, Oid *root_out)
 		Oid			root;
 		RowHasher  *h;
 		MemoryContext old;
+		int			format;
 
 		root = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(relname)),
 								NoLock, true);
 		if (!OidIsValid(root))
 			root = relid;
+		format = tracked_format(root);
 		old = MemoryContextSwitchTo(hasher_cxt);
-		h = make_hasher(rel, root);
+		h = make_hasher(rel, root, format);
 		h->desc = CreateTupleDescCopy(h->desc);
 		MemoryContextSwitchTo(old);
 		e = hash_search(hasher_cache, &relid, HASH_ENTER, &found);
@@ -718,7 +1112,8 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 				 */
 				Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 
-				scan_into(hash, RelationGetRelid(rel), root, NULL, TI_STORED_BUCKETS, -1, snap);
+				scan_into(hash, RelationGetRelid(rel), root, NULL, TI_STORED_BUCKETS, -1, snap,
+						  tracked_format(root));
 				UnregisterSnapshot(snap);
 			}
 		}
@@ -740,40 +1135,172 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* Replace the stored digests of a table with ones built from its rows. */
+/*
+ * Replace the stored digests of a table with ones built from its rows, in
+ * the current format (2), and record when and why in tenant_iso.tracked.
+ * Elevated path (called from SECURITY DEFINER SQL and from the utility
+ * hook): search_path pinned, every name qualified.
+ */
+static int64
+rebuild_digests(Oid relid, const char *reason)
+{
+	char	   *relname = ti_qualified_name(relid);
+	HTAB	   *hash;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, OIDOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', reason ? ' ' : 'n', ' '};
+	int			nest;
+	int			enc;
+	/* the 0.1.0 catalog (before ALTER EXTENSION UPDATE) knows only format 1 */
+	int			format = get_attnum(ext_table("tracked"), "format") != InvalidAttrNumber ? 2 : 1;
+
+	nest = ti_pin_search_path();
+	SPI_connect();
+	values[0] = CStringGetTextDatum(relname);
+	values[1] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	values[2] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("DELETE FROM tenant_iso.digests WHERE relname OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not clear digests");
+	if (format >= 2 &&
+		SPI_execute_with_args("UPDATE tenant_iso.tracked SET format = 2, rebuilt_at = pg_catalog.now(), "
+							  "rebuilt_reason = $2 WHERE rel::pg_catalog.oid OPERATOR(pg_catalog.=) $3",
+							  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the rebuild");
+	SPI_finish();
+	ti_unpin_search_path(nest);
+	/* cached hashers of this table (format 1) must go */
+	CacheInvalidateRelcacheByRelid(relid);
+	CommandCounterIncrement();
+	hash = new_bucket_hash();
+	enc = pin_encoding();
+	PG_TRY();
+	{
+		/* the statement's snapshot, but seeing what it did so far (a rewrite) */
+		PushCopiedSnapshot(GetActiveSnapshot());
+		UpdateActiveSnapshotCommandId();
+		scan_into(hash, relid, relid, NULL, TI_STORED_BUCKETS, 1, GetActiveSnapshot(), format);
+		PopActiveSnapshot();
+	}
+	PG_FINALLY();
+	{
+		unpin_encoding(enc);
+	}
+	PG_END_TRY();
+	write_deltas(relname, hash);
+	return (int64) hash_get_num_entries(hash);
+}
+
+/* _rebuild_digests(rel regclass [, reason text]) */
 PG_FUNCTION_INFO_V1(ti_rebuild_digests);
 Datum
 ti_rebuild_digests(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	char	   *relname = ti_qualified_name(relid);
-	HTAB	   *hash;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	char	   *reason = (PG_NARGS() > 1 && !PG_ARGISNULL(1)) ?
+		text_to_cstring(PG_GETARG_TEXT_PP(1)) : NULL;
 
-	SPI_connect();
-	values[0] = CStringGetTextDatum(relname);
-	if (SPI_execute_with_args("DELETE FROM tenant_iso.digests WHERE relname = $1",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not clear digests");
-	SPI_finish();
-	CommandCounterIncrement();
-	hash = new_bucket_hash();
+	PG_RETURN_INT64(rebuild_digests(relid, reason));
+}
+
+/* Is relid a tracked table (a root in tenant_iso.tracked)? */
+static bool
+is_tracked(Oid relid)
+{
+	Relation	rel = table_open(ext_table("tracked"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	HeapTuple	tup;
+	bool		found = false;
+
+	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
-		int			enc = pin_encoding();
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, desc, &isnull);
 
-		PG_TRY();
-		{
-			scan_into(hash, relid, relid, NULL, TI_STORED_BUCKETS, 1, GetActiveSnapshot());
-		}
-		PG_FINALLY();
-		{
-			unpin_encoding(enc);
-		}
-		PG_END_TRY();
+		found = !isnull && DatumGetObjectId(d) == relid;
 	}
-	write_deltas(relname, hash);
-	PG_RETURN_INT64((int64) hash_get_num_entries(hash));
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Called by the utility hook after ALTER TABLE: when it changed what the
+ * rows of a tracked table encode to, rebuild its digests in the same
+ * transaction, so that the table stays writable and its digests correct.
+ * Format 2 ignores NULL columns, so ADD COLUMN without any default (its
+ * own or its domain's) needs nothing.
+ */
+void
+ti_digest_after_alter(AlterTableStmt *stmt)
+{
+	Oid			relid;
+	ListCell   *lc;
+	const char *reason = NULL;
+	Oid			nsp;
+
+	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
+		return;
+	nsp = get_namespace_oid("tenant_iso", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("tracked", nsp)))
+		return;
+	if (get_attnum(get_relname_relid("tracked", nsp), "format") == InvalidAttrNumber)
+		return;					/* 0.1.0 catalog: ALTER EXTENSION UPDATE first */
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || !is_tracked(relid))
+		return;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_DropColumn:
+				reason = "ALTER TABLE ... DROP COLUMN";
+				break;
+			case AT_AlterColumnType:
+				reason = "ALTER TABLE ... ALTER COLUMN TYPE";
+				break;
+			case AT_DropExpression:
+				reason = "ALTER TABLE ... DROP EXPRESSION";
+				break;
+			case AT_AddColumn:
+				{
+					ColumnDef  *def = (ColumnDef *) cmd->def;
+					AttrNumber	att = def ? get_attnum(relid, def->colname) : InvalidAttrNumber;
+					HeapTuple	tup;
+					bool		filled = true;
+
+					if (att == InvalidAttrNumber)
+						break;
+					tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(att));
+					if (HeapTupleIsValid(tup))
+					{
+						Form_pg_attribute a = (Form_pg_attribute) GETSTRUCT(tup);
+
+						filled = a->atthasmissing || a->atthasdef || a->attgenerated;
+						ReleaseSysCache(tup);
+					}
+					/* format 1 hashes every column, NULL or not */
+					if (filled || tracked_format(relid) < 2)
+						reason = "ALTER TABLE ... ADD COLUMN";
+					break;
+				}
+			default:
+				break;
+		}
+	}
+	if (reason == NULL)
+		return;
+	CommandCounterIncrement();
+	(void) rebuild_digests(relid, reason);
+	ereport(NOTICE,
+			(errmsg("rebuilt the digests of tracked table \"%s\" after %s",
+					get_rel_name(relid), reason),
+			 errdetail("verify() compares with digests rebuilt from the rows as they are now.")));
 }
 
 /* Aggregate support: lane-wise sum of packed lanes. */
@@ -922,27 +1449,53 @@ ti_verify(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	uint64		i;
 	MemoryContext outer;
+	int			nest;
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* one snapshot for the tables and the stored digests */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	outer = CurrentMemoryContext;
+	nest = ti_pin_search_path();
 	SPI_connect();
-	if (SPI_execute("SELECT rel::oid, relname FROM tenant_iso.tracked ORDER BY relname", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute(get_attnum(ext_table("tracked"), "format") != InvalidAttrNumber ?
+					"SELECT t.rel::pg_catalog.oid, t.relname, t.format, t.rebuilt_at::pg_catalog.text, t.rebuilt_reason, "
+					"t.rebuilt_at OPERATOR(pg_catalog.>) coalesce((SELECT pg_catalog.max(v.verified_at) FROM tenant_iso.verify_runs v "
+					"WHERE v.relname OPERATOR(pg_catalog.=) t.relname), '-infinity'::pg_catalog.timestamptz) "
+					"FROM tenant_iso.tracked t ORDER BY t.relname" :
+	/* the 0.1.0 catalog, before ALTER EXTENSION UPDATE */
+					"SELECT t.rel::pg_catalog.oid, t.relname, 1::pg_catalog.int2, NULL::pg_catalog.text, NULL::pg_catalog.text, "
+					"NULL::pg_catalog.bool FROM tenant_iso.tracked t ORDER BY t.relname",
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tracked tables");
 	/* SPI leaves its own context current; the list must outlive it */
 	MemoryContextSwitchTo(outer);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	rd = SPI_tuptable->tupdesc;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(row, rd, 1, &isnull));
+		char	   *name = SPI_getvalue(row, rd, 2);
+		int			format = DatumGetInt16(SPI_getbinval(row, rd, 3, &isnull));
+		bool		fresh_rebuild;
 
-		if (!OidIsValid(only_rel) || relid == only_rel)
-			rels = lappend(rels, list_make2(makeInteger((int) relid), makeString(name)));
+		if (OidIsValid(only_rel) && relid != only_rel)
+			continue;
+		rels = lappend(rels, list_make2(makeInteger((int) relid), makeString(name)));
+		if (format < 2)
+			ereport(NOTICE,
+					(errmsg("tracked table %s uses digest format 1 (0.1.0, unkeyed)", name),
+					 errhint("Run tenant_iso.rebuild_digests() on every copy to move it to format 2.")));
+		fresh_rebuild = DatumGetBool(SPI_getbinval(row, rd, 6, &isnull));
+		if (!isnull && fresh_rebuild && SPI_getvalue(row, rd, 5) != NULL)
+			ereport(NOTICE,
+					(errmsg("the digests of tracked table %s were rebuilt at %s after %s",
+							name, SPI_getvalue(row, rd, 4), SPI_getvalue(row, rd, 5)),
+					 errdetail("They match the rows as they were then; changes made to this copy before the rebuild are no longer detectable.")));
 	}
 	SPI_finish();
+	ti_unpin_search_path(nest);
 	if (OidIsValid(only_rel) && rels == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1058,6 +1611,7 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int			enc;
 	int			i;
+	int			format;
 
 	if (nb < 1 || nb > 1 << 20)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("bucket count out of range")));
@@ -1078,13 +1632,14 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	leaves = leaves_of(relid);
+	format = tracked_format(relid);
 	enc = pin_encoding();
 	PG_TRY();
 	{
 		foreach(lc, leaves)
 		{
 			Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
-			RowHasher  *h = make_hasher(rel, relid);
+			RowHasher  *h = make_hasher(rel, relid, format);
 			TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 			TupleTableSlot *slot = table_slot_create(rel, NULL);
 			char		tenant[NAMEDATALEN];

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "lthash.h"
+#include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
@@ -31,5 +32,8 @@ typedef struct BucketEntry
 extern HTAB *ti_live_digests(Oid relid, List *tenants, int nbuckets);
 
 extern char *ti_qualified_name(Oid relid);
+
+/* The utility hook, after ALTER TABLE: rebuild a tracked table's digests if needed. */
+extern void ti_digest_after_alter(AlterTableStmt *stmt);
 
 #endif

@@ -19,6 +19,7 @@
 #include "tcop/utility.h"
 #include "utils/selfuncs.h"
 
+#include "digest.h"
 #include "isolation.h"
 #include "keys.h"
 #include "tenant_iso.h"
@@ -207,6 +208,8 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 
 	ti_cursors_after_utility(parsetree, present);
+	if (present && IsA(parsetree, AlterTableStmt))
+		ti_digest_after_alter((AlterTableStmt *) parsetree);
 	if (IsA(parsetree, DiscardStmt) &&
 		((DiscardStmt *) parsetree)->target == DISCARD_ALL)
 	{

@@ -8,10 +8,18 @@
 
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 static EVP_MD *blake = NULL;
 static EVP_MD_CTX *mdctx = NULL;
+
+/* keyed BLAKE2b-512 (format 2): the MAC context keeps the last key */
+static EVP_MAC *blake_mac = NULL;
+static EVP_MAC_CTX *macctx = NULL;
+static uint8_t mac_key[TI_DIGEST_KEY_LEN];
+static int	mac_keyed = 0;
 
 /* BLAKE2b-512 of in; out holds 64 bytes. */
 static int
@@ -67,6 +75,53 @@ ti_lthash_row(const uint8_t *enc, size_t len, uint64_t lanes[TI_LANES])
 	for (i = 0; i < TI_LANES; i++)
 		lanes[i] = load_le64(buf + 8 * i);
 	return 0;
+}
+
+int
+ti_lthash_row_keyed(const uint8_t key[TI_DIGEST_KEY_LEN], const uint8_t *enc, size_t len,
+					uint64_t lanes[TI_LANES])
+{
+	uint8_t		buf[TI_LANES_BYTES];
+	size_t		outlen = 0;
+	int			i;
+
+	if (blake_mac == NULL)
+	{
+		blake_mac = EVP_MAC_fetch(NULL, "BLAKE2BMAC", NULL);
+		if (blake_mac == NULL)
+			return -1;
+		macctx = EVP_MAC_CTX_new(blake_mac);
+		if (macctx == NULL)
+			return -1;
+	}
+	if (!mac_keyed || memcmp(mac_key, key, TI_DIGEST_KEY_LEN) != 0)
+	{
+		size_t		size = TI_LANES_BYTES;
+		OSSL_PARAM	params[2];
+
+		params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
+		params[1] = OSSL_PARAM_construct_end();
+		mac_keyed = 0;
+		if (EVP_MAC_init(macctx, key, TI_DIGEST_KEY_LEN, params) != 1)
+			return -1;
+		memcpy(mac_key, key, TI_DIGEST_KEY_LEN);
+		mac_keyed = 1;
+	}
+	else if (EVP_MAC_init(macctx, NULL, 0, NULL) != 1)
+		return -1;
+	if (EVP_MAC_update(macctx, enc, len) != 1 ||
+		EVP_MAC_final(macctx, buf, &outlen, sizeof(buf)) != 1 || outlen != TI_LANES_BYTES)
+		return -1;
+	for (i = 0; i < TI_LANES; i++)
+		lanes[i] = load_le64(buf + 8 * i);
+	return 0;
+}
+
+void
+ti_lthash_forget_key(void)
+{
+	memset(mac_key, 0, sizeof(mac_key));
+	mac_keyed = 0;
 }
 
 uint64_t

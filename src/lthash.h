@@ -27,6 +27,15 @@ typedef struct ti_lthash
 /* Lanes of one encoded row; 0 or -1. */
 extern int	ti_lthash_row(const uint8_t *enc, size_t len, uint64_t lanes[TI_LANES]);
 
+/*
+ * Lanes of one encoded row under a 256-bit key (digest format 2): keyed
+ * BLAKE2b-512, so that only holders of the key can compute a row's lanes.
+ */
+#define TI_DIGEST_KEY_LEN 32
+extern int	ti_lthash_row_keyed(const uint8_t key[TI_DIGEST_KEY_LEN], const uint8_t *enc,
+								size_t len, uint64_t lanes[TI_LANES]);
+extern void ti_lthash_forget_key(void);
+
 /* A 64-bit FNV-1a hash of an encoded key (bucket selection only). */
 extern uint64_t ti_key_hash(const uint8_t *enc, size_t len);
 
