@@ -14,8 +14,9 @@
  * arrays (dimensions, then element by element) and enums (by label) are
  * encoded recursively with the same encoder, never through an output or
  * send function that embeds node-local OIDs or reads session settings.  The
- * lanes are keyed BLAKE2b-512 under a per-tenant key derived from the master
- * key (purpose "digest"), so that without the master key nobody can compute
+ * lanes are a keyed PRF of the encoding (SipHash-2-4-128, expanded to 512
+ * bits by AES-256-CTR; lthash.c) under a per-tenant key derived from the
+ * master key (purpose "digest"), so that without the master key nobody can compute
  * a row's lanes, search offline for rows that cancel, or forge a stored
  * digest.  ALTER TABLE that changes what rows encode to (DROP COLUMN, ADD
  * COLUMN with a default, ALTER COLUMN TYPE) rebuilds the digests in the same
@@ -47,6 +48,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -112,9 +114,7 @@ typedef struct RowHasher
 {
 	int			format;			/* 1 (0.1.0) or 2 */
 	TypeEnc   **enc2;			/* format 2: per attribute of desc */
-	char		last_tenant[NAMEDATALEN];	/* format 2: key of the last tenant */
-	uint8		last_key[TI_DIGEST_KEY_LEN];
-	bool		have_key;
+	struct KeyMemoTable *keymemo;	/* format 2: per-tenant row PRFs */
 	TupleDesc	desc;
 	int			natts;
 	int			ncols;			/* columns hashed, in the root's order */
@@ -354,6 +354,50 @@ encode2_field(TypeEnc *e, StringInfo buf, Datum v, bool isnull)
 		appendStringInfoChar(buf, 0);
 		return;
 	}
+	if (e->mode == ENC2_VARLENA || e->mode == ENC2_BYVAL || e->mode == ENC2_UUID)
+	{
+		/* the common cases: length known up front, one copy */
+		struct varlena *t = NULL;
+		const char *data;
+		uint8		be[8];
+		char	   *p;
+
+		if (e->mode == ENC2_VARLENA)
+		{
+			t = PG_DETOAST_DATUM_PACKED(v);
+			data = VARDATA_ANY(t);
+			len = VARSIZE_ANY_EXHDR(t);
+		}
+		else if (e->mode == ENC2_UUID)
+		{
+			data = DatumGetPointer(v);
+			len = 16;
+		}
+		else
+		{
+			int			n = e->typlen;
+			uint64		x = (n == 8) ? (uint64) DatumGetInt64(v) :
+				(n == 4) ? (uint64) (uint32) DatumGetInt32(v) :
+				(n == 2) ? (uint64) (uint16) DatumGetInt16(v) : (uint64) DatumGetUInt8(v);
+			int			k;
+
+			for (k = 0; k < n; k++)
+				be[k] = (uint8) (x >> (8 * (n - 1 - k)));
+			data = (const char *) be;
+			len = n;
+		}
+		enlargeStringInfo(buf, len + 5);
+		p = buf->data + buf->len;
+		p[0] = 1;
+		p[1] = (char) (len >> 24);
+		p[2] = (char) (len >> 16);
+		p[3] = (char) (len >> 8);
+		p[4] = (char) len;
+		memcpy(p + 5, data, len);
+		buf->len += len + 5;
+		buf->data[buf->len] = '\0';
+		return;
+	}
 	appendStringInfoChar(buf, 1);
 	at = buf->len;
 	appendBinaryStringInfo(buf, "\0\0\0\0", 4);
@@ -370,10 +414,21 @@ encode2_field(TypeEnc *e, StringInfo buf, Datum v, bool isnull)
  * "digest" subkey, per tenant.  Keys are cached per backend (for as long as
  * the subkey stays the same); the last tenant's key is kept in the hasher.
  */
+static uint32
+memo_index(const char *tenant, int32 bucket)
+{
+	uint32		h = 2166136261u;
+
+	for (; *tenant; tenant++)
+		h = (h ^ (uint8) *tenant) * 16777619u;
+	h ^= (uint32) bucket * 2654435761u;
+	return h ^ (h >> 15);
+}
+
 typedef struct DigestKeyEntry
 {
 	char		tenant[NAMEDATALEN];
-	uint8		key[TI_DIGEST_KEY_LEN];
+	uint8		key[TI_ROWPRF_KEY_LEN];
 } DigestKeyEntry;
 
 static HTAB *digest_keys = NULL;
@@ -393,23 +448,80 @@ forget_digest_keys(void)
 	hash_destroy(digest_keys);
 	digest_keys = NULL;
 	ti_wipe(digest_keys_base, sizeof(digest_keys_base));
-	ti_lthash_forget_key();
+}
+
+/* open addressing, linear probing; cleared when three quarters full */
+#define KEY_MEMO 1024
+
+typedef struct KeyMemo
+{
+	uint32		hash;
+	char		tenant[NAMEDATALEN];
+	ti_rowprf  *prf;			/* NULL: slot unused */
+} KeyMemo;
+
+typedef struct KeyMemoTable
+{
+	int			used;
+	KeyMemo		slot[KEY_MEMO];
+} KeyMemoTable;
+
+/* The OpenSSL contexts of a hasher's memo live outside palloc. */
+static void
+clear_key_memo(KeyMemoTable *memo)
+{
+	int			i;
+
+	for (i = 0; i < KEY_MEMO; i++)
+	{
+		ti_rowprf_free(memo->slot[i].prf);
+		memo->slot[i].prf = NULL;
+	}
+	memo->used = 0;
 }
 
 static void
-tenant_digest_key(RowHasher *h, const char *tenant, uint8 out[TI_DIGEST_KEY_LEN])
+free_key_memo(void *arg)
+{
+	clear_key_memo((KeyMemoTable *) arg);
+}
+
+static ti_rowprf *
+tenant_row_prf(RowHasher *h, const char *tenant)
 {
 	static const char salt[] = "tenant_iso row digest v2";
 	uint8		base[TI_KEY_LEN];
 	char		name[NAMEDATALEN];
 	DigestKeyEntry *e;
 	bool		found;
+	uint32		hash = memo_index(tenant, 0);
+	uint32		i;
+	KeyMemo    *m;
 
-	if (h->have_key && strcmp(h->last_tenant, tenant) == 0)
+	if (h->keymemo == NULL)
 	{
-		memcpy(out, h->last_key, TI_DIGEST_KEY_LEN);
-		return;
+		MemoryContext cxt = GetMemoryChunkContext(h);
+		MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+
+		h->keymemo = MemoryContextAllocZero(cxt, sizeof(KeyMemoTable));
+		cb->func = free_key_memo;
+		cb->arg = h->keymemo;
+		MemoryContextRegisterResetCallback(cxt, cb);
 	}
+	for (i = hash & (KEY_MEMO - 1);; i = (i + 1) & (KEY_MEMO - 1))
+	{
+		m = &h->keymemo->slot[i];
+		if (m->prf == NULL)
+			break;
+		if (m->hash == hash && strcmp(m->tenant, tenant) == 0)
+			return m->prf;
+	}
+	if (h->keymemo->used >= KEY_MEMO * 3 / 4)
+	{
+		clear_key_memo(h->keymemo);
+		m = &h->keymemo->slot[hash & (KEY_MEMO - 1)];
+	}
+
 	ti_derive_key("digest", base);
 	if (digest_keys != NULL && memcmp(base, digest_keys_base, TI_KEY_LEN) != 0)
 		forget_digest_keys();	/* the master key changed */
@@ -431,7 +543,7 @@ tenant_digest_key(RowHasher *h, const char *tenant, uint8 out[TI_DIGEST_KEY_LEN]
 	{
 		if (ti_hkdf_sha256(base, sizeof(base), (const uint8 *) salt, sizeof(salt) - 1,
 						   (const uint8 *) name, strlen(name),
-						   e->key, TI_DIGEST_KEY_LEN) != 0)
+						   e->key, TI_ROWPRF_KEY_LEN) != 0)
 		{
 			hash_search(digest_keys, name, HASH_REMOVE, NULL);
 			ti_wipe(base, sizeof(base));
@@ -439,10 +551,13 @@ tenant_digest_key(RowHasher *h, const char *tenant, uint8 out[TI_DIGEST_KEY_LEN]
 		}
 	}
 	ti_wipe(base, sizeof(base));
-	memcpy(out, e->key, TI_DIGEST_KEY_LEN);
-	strlcpy(h->last_tenant, tenant, NAMEDATALEN);
-	memcpy(h->last_key, e->key, TI_DIGEST_KEY_LEN);
-	h->have_key = true;
+	m->prf = ti_rowprf_new(e->key);
+	if (m->prf == NULL)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not set up row hashing")));
+	m->hash = hash;
+	strlcpy(m->tenant, tenant, NAMEDATALEN);
+	h->keymemo->used++;
+	return m->prf;
 }
 
 /*
@@ -646,7 +761,7 @@ hash_slot(RowHasher *h, TupleTableSlot *slot, char *tenant, uint64 *keyhash,
 	resetStringInfo(&h->kbuf);
 	if (h->format >= 2)
 	{
-		uint8		key[TI_DIGEST_KEY_LEN];
+		ti_rowprf  *prf;
 		int			rc;
 
 		for (i = 0; i < h->ncols; i++)
@@ -664,12 +779,11 @@ hash_slot(RowHasher *h, TupleTableSlot *slot, char *tenant, uint64 *keyhash,
 
 			encode2_field(h->enc2[a], &h->kbuf, slot->tts_values[a], slot->tts_isnull[a]);
 		}
-		tenant_digest_key(h, tenant, key);
-		rc = ti_lthash_row_keyed(key, (uint8 *) h->buf.data, h->buf.len, lanes);
-		ti_wipe(key, sizeof(key));
+		prf = tenant_row_prf(h, tenant);
+		rc = ti_rowprf_lanes(prf, (uint8 *) h->buf.data, h->buf.len, lanes);
 		if (rc != 0)
 			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("row hashing failed")));
-		*keyhash = ti_key_hash((uint8 *) h->kbuf.data, h->kbuf.len);
+		*keyhash = hash_bytes_extended((const unsigned char *) h->kbuf.data, h->kbuf.len, 0);
 		return;
 	}
 	for (i = 0; i < h->ncols; i++)
@@ -738,6 +852,48 @@ new_bucket_hash(void)
 	ctl.entrysize = sizeof(BucketEntry);
 	ctl.hcxt = CurrentMemoryContext;
 	return hash_create("tenant_iso digests", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * A direct-mapped memo in front of the bucket hash: rows of a scan come in
+ * heap order, tenants interleaved, and a dynahash lookup per row (hashing a
+ * 68-byte key) would cost as much as hashing the row.
+ */
+#define ACC_MEMO 16384
+
+typedef struct AccMemo
+{
+	HTAB	   *hash;
+	BucketEntry *slot[ACC_MEMO];
+} AccMemo;
+
+static void
+accumulate_memo(AccMemo *memo, HTAB *hash, const char *tenant, int32 bucket,
+				const uint64 lanes[TI_LANES], int sign)
+{
+	uint32		i = memo_index(tenant, bucket) & (ACC_MEMO - 1);
+	BucketEntry *e;
+
+	if (memo->hash != hash)
+	{
+		memset(memo->slot, 0, sizeof(memo->slot));
+		memo->hash = hash;
+	}
+	e = memo->slot[i];
+	if (e == NULL || e->key.bucket != bucket || strcmp(e->key.tenant, tenant) != 0)
+	{
+		BucketKey	key;
+		bool		found;
+
+		memset(&key, 0, sizeof(key));
+		strlcpy(key.tenant, tenant, NAMEDATALEN);
+		key.bucket = bucket;
+		e = hash_search(hash, &key, HASH_ENTER, &found);
+		if (!found)
+			memset(&e->digest, 0, sizeof(e->digest));
+		memo->slot[i] = e;
+	}
+	ti_lthash_add(&e->digest, lanes, sign);
 }
 
 static void
@@ -841,6 +997,7 @@ scan_into(HTAB *hash, Oid relid, Oid root, List *tenants, int nbuckets, int sign
 		char		tenant[NAMEDATALEN];
 		uint64		keyhash;
 		uint64		lanes[TI_LANES];
+		AccMemo    *memo = palloc0(sizeof(AccMemo));
 
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
@@ -860,9 +1017,10 @@ scan_into(HTAB *hash, Oid relid, Oid root, List *tenants, int nbuckets, int sign
 			}
 			hash_slot(h, slot, tenant, &keyhash, lanes);
 			MemoryContextSwitchTo(old);
-			accumulate(hash, tenant, (int32) (keyhash % nbuckets), lanes, sign);
+			accumulate_memo(memo, hash, tenant, (int32) (keyhash % nbuckets), lanes, sign);
 			MemoryContextReset(rowcxt);
 		}
+		pfree(memo);
 		MemoryContextDelete(rowcxt);
 		ExecDropSingleTupleTableSlot(slot);
 		table_endscan(scan);

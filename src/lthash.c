@@ -6,6 +6,7 @@
  */
 #include "lthash.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -14,12 +15,6 @@
 
 static EVP_MD *blake = NULL;
 static EVP_MD_CTX *mdctx = NULL;
-
-/* keyed BLAKE2b-512 (format 2): the MAC context keeps the last key */
-static EVP_MAC *blake_mac = NULL;
-static EVP_MAC_CTX *macctx = NULL;
-static uint8_t mac_key[TI_DIGEST_KEY_LEN];
-static int	mac_keyed = 0;
 
 /* BLAKE2b-512 of in; out holds 64 bytes. */
 static int
@@ -77,51 +72,101 @@ ti_lthash_row(const uint8_t *enc, size_t len, uint64_t lanes[TI_LANES])
 	return 0;
 }
 
-int
-ti_lthash_row_keyed(const uint8_t key[TI_DIGEST_KEY_LEN], const uint8_t *enc, size_t len,
-					uint64_t lanes[TI_LANES])
+/*
+ * Format 2 row lanes: AES-256-CTR keystream (64 bytes) under k2, with the
+ * 128-bit SipHash-2-4 of the encoded row under k1 as the initial counter block.
+ * SipHash is a PRF on variable-length input; CTR mode under an independent
+ * key turns its tag into 512 pseudo-random bits (the structure of AES-SIV's
+ * S2V-then-CTR).  Both run in a fraction of the time of a keyed BLAKE2b.
+ */
+struct ti_rowprf
 {
+	EVP_MAC_CTX *sip;
+	EVP_CIPHER_CTX *ctr;
+};
+
+static EVP_MAC *siphash = NULL;
+static EVP_CIPHER *aes_ecb = NULL;
+
+ti_rowprf *
+ti_rowprf_new(const uint8_t key[TI_ROWPRF_KEY_LEN])
+{
+	ti_rowprf  *p;
+	size_t		size = 16;
+	OSSL_PARAM	params[2];
+
+	if (siphash == NULL && (siphash = EVP_MAC_fetch(NULL, "SIPHASH", NULL)) == NULL)
+		return NULL;
+	if (aes_ecb == NULL && (aes_ecb = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL)) == NULL)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->sip = EVP_MAC_CTX_new(siphash);
+	p->ctr = EVP_CIPHER_CTX_new();
+	params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
+	params[1] = OSSL_PARAM_construct_end();
+	if (p->sip == NULL || p->ctr == NULL ||
+		EVP_MAC_CTX_set_params(p->sip, params) != 1 ||
+		EVP_MAC_init(p->sip, key, 16, NULL) != 1 ||
+		EVP_EncryptInit_ex(p->ctr, aes_ecb, NULL, key + 16, NULL) != 1 ||
+		EVP_CIPHER_CTX_set_padding(p->ctr, 0) != 1)
+	{
+		ti_rowprf_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+ti_rowprf_free(ti_rowprf *p)
+{
+	if (p == NULL)
+		return;
+	EVP_MAC_CTX_free(p->sip);
+	EVP_CIPHER_CTX_free(p->ctr);
+	free(p);
+}
+
+int
+ti_rowprf_lanes(ti_rowprf *p, const uint8_t *enc, size_t len, uint64_t lanes[TI_LANES])
+{
+	uint8_t		tag[16];
+	uint8_t		ctr[TI_LANES_BYTES];
 	uint8_t		buf[TI_LANES_BYTES];
-	size_t		outlen = 0;
+	size_t		taglen = 0;
+	int			outlen = 0;
 	int			i;
 
-	if (blake_mac == NULL)
-	{
-		blake_mac = EVP_MAC_fetch(NULL, "BLAKE2BMAC", NULL);
-		if (blake_mac == NULL)
-			return -1;
-		macctx = EVP_MAC_CTX_new(blake_mac);
-		if (macctx == NULL)
-			return -1;
-	}
-	if (!mac_keyed || memcmp(mac_key, key, TI_DIGEST_KEY_LEN) != 0)
-	{
-		size_t		size = TI_LANES_BYTES;
-		OSSL_PARAM	params[2];
-
-		params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
-		params[1] = OSSL_PARAM_construct_end();
-		mac_keyed = 0;
-		if (EVP_MAC_init(macctx, key, TI_DIGEST_KEY_LEN, params) != 1)
-			return -1;
-		memcpy(mac_key, key, TI_DIGEST_KEY_LEN);
-		mac_keyed = 1;
-	}
-	else if (EVP_MAC_init(macctx, NULL, 0, NULL) != 1)
+	if (EVP_MAC_init(p->sip, NULL, 0, NULL) != 1 ||
+		EVP_MAC_update(p->sip, enc, len) != 1 ||
+		EVP_MAC_final(p->sip, tag, &taglen, sizeof(tag)) != 1 || taglen != 16)
 		return -1;
-	if (EVP_MAC_update(macctx, enc, len) != 1 ||
-		EVP_MAC_final(macctx, buf, &outlen, sizeof(buf)) != 1 || outlen != TI_LANES_BYTES)
+
+	/*
+	 * CTR mode by hand (the counter blocks tag, tag+1, ... with a 32-bit
+	 * big-endian increment of the last word, as NIST SP 800-38A), through
+	 * one ECB call: re-initialising a CTR context per row costs more than
+	 * the encryption.
+	 */
+	for (i = 0; i < TI_LANES_BYTES / 16; i++)
+	{
+		uint32_t	c = ((uint32_t) tag[12] << 24) | ((uint32_t) tag[13] << 16) |
+			((uint32_t) tag[14] << 8) | tag[15];
+
+		c += (uint32_t) i;
+		memcpy(ctr + 16 * i, tag, 12);
+		ctr[16 * i + 12] = (uint8_t) (c >> 24);
+		ctr[16 * i + 13] = (uint8_t) (c >> 16);
+		ctr[16 * i + 14] = (uint8_t) (c >> 8);
+		ctr[16 * i + 15] = (uint8_t) c;
+	}
+	if (EVP_EncryptUpdate(p->ctr, buf, &outlen, ctr, sizeof(ctr)) != 1 ||
+		outlen != TI_LANES_BYTES)
 		return -1;
 	for (i = 0; i < TI_LANES; i++)
 		lanes[i] = load_le64(buf + 8 * i);
 	return 0;
-}
-
-void
-ti_lthash_forget_key(void)
-{
-	memset(mac_key, 0, sizeof(mac_key));
-	mac_keyed = 0;
 }
 
 uint64_t

@@ -28,13 +28,17 @@ typedef struct ti_lthash
 extern int	ti_lthash_row(const uint8_t *enc, size_t len, uint64_t lanes[TI_LANES]);
 
 /*
- * Lanes of one encoded row under a 256-bit key (digest format 2): keyed
- * BLAKE2b-512, so that only holders of the key can compute a row's lanes.
+ * Format 2: a keyed pseudo-random function from an encoded row to its lanes
+ * (SipHash-2-4-128 under the first 16 key bytes, expanded by AES-256-CTR
+ * under the other 32), so that only holders of the key compute lanes.
+ * ti_rowprf_new() returns NULL on an OpenSSL failure.
  */
-#define TI_DIGEST_KEY_LEN 32
-extern int	ti_lthash_row_keyed(const uint8_t key[TI_DIGEST_KEY_LEN], const uint8_t *enc,
-								size_t len, uint64_t lanes[TI_LANES]);
-extern void ti_lthash_forget_key(void);
+#define TI_ROWPRF_KEY_LEN 48
+typedef struct ti_rowprf ti_rowprf;
+extern ti_rowprf *ti_rowprf_new(const uint8_t key[TI_ROWPRF_KEY_LEN]);
+extern void ti_rowprf_free(ti_rowprf *p);
+extern int	ti_rowprf_lanes(ti_rowprf *p, const uint8_t *enc, size_t len,
+							uint64_t lanes[TI_LANES]);
 
 /* A 64-bit FNV-1a hash of an encoded key (bucket selection only). */
 extern uint64_t ti_key_hash(const uint8_t *enc, size_t len);
