@@ -49,6 +49,7 @@
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "common/hashfn.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -463,6 +464,7 @@ typedef struct KeyMemo
 typedef struct KeyMemoTable
 {
 	int			used;
+	uint8		base[TI_KEY_LEN];	/* the "digest" subkey the PRFs come from */
 	KeyMemo		slot[KEY_MEMO];
 } KeyMemoTable;
 
@@ -478,6 +480,7 @@ clear_key_memo(KeyMemoTable *memo)
 		memo->slot[i].prf = NULL;
 	}
 	memo->used = 0;
+	ti_wipe(memo->base, sizeof(memo->base));
 }
 
 static void
@@ -550,6 +553,8 @@ tenant_row_prf(RowHasher *h, const char *tenant)
 			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("digest key derivation failed")));
 		}
 	}
+	if (h->keymemo->used == 0)
+		memcpy(h->keymemo->base, base, TI_KEY_LEN);
 	ti_wipe(base, sizeof(base));
 	m->prf = ti_rowprf_new(e->key);
 	if (m->prf == NULL)
@@ -1226,6 +1231,42 @@ cached_hasher(Relation rel, const char *relname, Oid *root_out)
 }
 
 /*
+ * Record in tenant_iso.tracked that a write went untracked (no master key).
+ * Elevated path (the trigger may run as any writer): search_path pinned,
+ * every name qualified.  Concurrent writers wait on the first one's row
+ * lock only once; later ones find stale_since set and update nothing.
+ */
+static void
+mark_stale(Oid root)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(root)};
+	Oid			tracked = ext_table("tracked");
+	Oid			save_user;
+	int			save_sec;
+	int			nest;
+
+	/* as the owner of tenant_iso.tracked: the writer may not update it */
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(ti_rel_owner(tracked),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	nest = ti_pin_search_path();
+	SPI_connect();
+	if (SPI_execute_with_args("UPDATE tenant_iso.tracked SET stale_since = pg_catalog.now() "
+							  "WHERE rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1 AND stale_since IS NULL",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not mark digests stale");
+	SPI_finish();
+	ti_unpin_search_path(nest);
+	SetUserIdAndSecContext(save_user, save_sec);
+	ereport(WARNING,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+			 errmsg("the digests of tracked table \"%s\" are stale: the master key is not available",
+					get_rel_name(root)),
+			 errhint("Fix tenant_iso.master_key_command, then run tenant_iso.rebuild_digests().")));
+}
+
+/*
  * The digest trigger: AFTER INSERT/UPDATE/DELETE FOR EACH STATEMENT with
  * transition tables, and BEFORE TRUNCATE.  Argument 0: the tracked table's
  * qualified name; argument 1: its OID at track() time is not used (names
@@ -1240,6 +1281,7 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 	const char *relname;
 	HTAB	   *hash;
 	int			enc;
+	volatile bool stale = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
 		td->tg_trigger->tgnargs < 1)
@@ -1279,9 +1321,28 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 		{
 			Oid			root;
 			RowHasher  *h = cached_hasher(rel, relname, &root);
+			uint8		probe[TI_KEY_LEN];
 
-			tuplestore_into(hash, td->tg_oldtable, rel, h, -1);
-			tuplestore_into(hash, td->tg_newtable, rel, h, 1);
+			if (h->format >= 2 && !ti_try_derive_key("digest", probe))
+			{
+				/*
+				 * Without the master key no format-2 lanes: keep the table
+				 * writable, and mark its digests stale so that verify()
+				 * fails visibly until rebuild_digests().
+				 */
+				mark_stale(root);
+				stale = true;
+			}
+			else
+			{
+				/* a cached hasher keeps PRFs: drop them if the master key changed */
+				if (h->format >= 2 && h->keymemo != NULL && h->keymemo->used > 0 &&
+					memcmp(h->keymemo->base, probe, TI_KEY_LEN) != 0)
+					clear_key_memo(h->keymemo);
+				tuplestore_into(hash, td->tg_oldtable, rel, h, -1);
+				tuplestore_into(hash, td->tg_newtable, rel, h, 1);
+			}
+			ti_wipe(probe, sizeof(probe));
 		}
 	}
 	PG_FINALLY();
@@ -1289,7 +1350,8 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 		unpin_encoding(enc);
 	}
 	PG_END_TRY();
-	write_deltas(relname, hash);
+	if (!stale)
+		write_deltas(relname, hash);
 	return PointerGetDatum(NULL);
 }
 
@@ -1322,7 +1384,7 @@ rebuild_digests(Oid relid, const char *reason)
 		elog(ERROR, "could not clear digests");
 	if (format >= 2 &&
 		SPI_execute_with_args("UPDATE tenant_iso.tracked SET format = 2, rebuilt_at = pg_catalog.now(), "
-							  "rebuilt_reason = $2 WHERE rel::pg_catalog.oid OPERATOR(pg_catalog.=) $3",
+							  "rebuilt_reason = $2, stale_since = NULL WHERE rel::pg_catalog.oid OPERATOR(pg_catalog.=) $3",
 							  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the rebuild");
 	SPI_finish();
@@ -1619,11 +1681,12 @@ ti_verify(PG_FUNCTION_ARGS)
 	if (SPI_execute(get_attnum(ext_table("tracked"), "format") != InvalidAttrNumber ?
 					"SELECT t.rel::pg_catalog.oid, t.relname, t.format, t.rebuilt_at::pg_catalog.text, t.rebuilt_reason, "
 					"t.rebuilt_at OPERATOR(pg_catalog.>) coalesce((SELECT pg_catalog.max(v.verified_at) FROM tenant_iso.verify_runs v "
-					"WHERE v.relname OPERATOR(pg_catalog.=) t.relname), '-infinity'::pg_catalog.timestamptz) "
+					"WHERE v.relname OPERATOR(pg_catalog.=) t.relname), '-infinity'::pg_catalog.timestamptz), "
+					"t.stale_since::pg_catalog.text "
 					"FROM tenant_iso.tracked t ORDER BY t.relname" :
 	/* the 0.1.0 catalog, before ALTER EXTENSION UPDATE */
 					"SELECT t.rel::pg_catalog.oid, t.relname, 1::pg_catalog.int2, NULL::pg_catalog.text, NULL::pg_catalog.text, "
-					"NULL::pg_catalog.bool FROM tenant_iso.tracked t ORDER BY t.relname",
+					"NULL::pg_catalog.bool, NULL::pg_catalog.text FROM tenant_iso.tracked t ORDER BY t.relname",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tracked tables");
 	/* SPI leaves its own context current; the list must outlive it */
@@ -1651,6 +1714,11 @@ ti_verify(PG_FUNCTION_ARGS)
 					(errmsg("the digests of tracked table %s were rebuilt at %s after %s",
 							name, SPI_getvalue(row, rd, 4), SPI_getvalue(row, rd, 5)),
 					 errdetail("They match the rows as they were then; changes made to this copy before the rebuild are no longer detectable.")));
+		if (SPI_getvalue(row, rd, 7) != NULL)
+			ereport(WARNING,
+					(errmsg("the digests of tracked table %s are stale since %s: writes went untracked while the master key was not available",
+							name, SPI_getvalue(row, rd, 7)),
+					 errhint("Check the copies by other means, then run tenant_iso.rebuild_digests().")));
 	}
 	SPI_finish();
 	ti_unpin_search_path(nest);

@@ -175,6 +175,38 @@ ti_derive_key(const char *purpose, uint8 *out)
 	}
 }
 
+/*
+ * The same, but returns false instead of raising when the master key cannot
+ * be loaded (for the digest trigger, which must not make writes fail).
+ */
+bool
+ti_try_derive_key(const char *purpose, uint8 *out)
+{
+	int			i;
+	uint8		master[TI_KEY_LEN];
+	static const char salt[] = "tenant_iso v1";
+	bool		ok;
+
+	for (i = 0; i < n_subkeys; i++)
+		if (strcmp(subkeys[i].purpose, purpose) == 0)
+		{
+			memcpy(out, subkeys[i].key, TI_KEY_LEN);
+			return true;
+		}
+	if (load_master_key(master_key_command, master) != NULL)
+		return false;
+	ok = ti_hkdf_sha256(master, TI_KEY_LEN, (const uint8 *) salt, sizeof(salt) - 1,
+						(const uint8 *) purpose, strlen(purpose), out, TI_KEY_LEN) == 0;
+	ti_wipe(master, sizeof(master));
+	if (ok && n_subkeys < MAX_CACHED_SUBKEYS && strlen(purpose) < sizeof(subkeys[0].purpose))
+	{
+		strlcpy(subkeys[n_subkeys].purpose, purpose, sizeof(subkeys[0].purpose));
+		memcpy(subkeys[n_subkeys].key, out, TI_KEY_LEN);
+		n_subkeys++;
+	}
+	return ok;
+}
+
 /* The same, from the previous master key (never cached). */
 void
 ti_derive_previous_key(const char *purpose, uint8 *out)

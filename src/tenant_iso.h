@@ -23,6 +23,7 @@ extern void ti_integrity_init(void);
 
 /* masterkey.c */
 extern void ti_derive_key(const char *purpose, uint8 *out);
+extern bool ti_try_derive_key(const char *purpose, uint8 *out);
 extern void ti_derive_previous_key(const char *purpose, uint8 *out);
 extern bool ti_master_key_available(void);
 

@@ -55,7 +55,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(30);
+SELECT plan(37);
 
 -- ---------------------------------------------------------------------
 -- A table tracked under 0.1.0
@@ -196,6 +196,27 @@ ALTER TABLE ic_a DISABLE TRIGGER tenant_iso_digest_upd;
 UPDATE ic_a SET v = 0 WHERE id = 7;
 ALTER TABLE ic_a ENABLE TRIGGER tenant_iso_digest_upd;
 SELECT is(h.verdict('ic_a'), 't0:true t1:false t2:true', 'control: an untracked change of one t1 row is found');
+
+-- ---------------------------------------------------------------------
+-- Without the master key: writes still work, the digests go stale visibly
+-- ---------------------------------------------------------------------
+SELECT tenant_iso.rebuild_digests('ic_a') \g /dev/null
+SELECT is(h.verdict('ic_a'), 't0:true t1:true t2:true', 'no master key: control, clean before');
+ALTER SYSTEM SET tenant_iso.master_key_command = 'false';
+SELECT pg_reload_conf() \g /dev/null
+SELECT pg_sleep(0.5) \g /dev/null
+SELECT is(h.run($$INSERT INTO ic_a VALUES (50, 't1', 50, NULL, NULL)$$), 'ok 1',
+	'no master key: a write to a tracked table still succeeds');
+SELECT ok((SELECT stale_since IS NOT NULL FROM tenant_iso.tracked WHERE rel = 'ic_a'::regclass),
+	'no master key: ... and the table''s digests are marked stale');
+ALTER SYSTEM RESET tenant_iso.master_key_command;
+SELECT pg_reload_conf() \g /dev/null
+SELECT pg_sleep(0.5) \g /dev/null
+SELECT is(h.verdict('ic_a'), 't0:true t1:false t2:true', 'no master key: verify() afterwards shows the untracked write');
+SELECT ok(tenant_iso.rebuild_digests('ic_a') > 0, 'no master key: rebuild_digests() afterwards');
+SELECT ok((SELECT stale_since IS NULL FROM tenant_iso.tracked WHERE rel = 'ic_a'::regclass),
+	'no master key: ... clears the stale mark');
+SELECT is(h.verdict('ic_a'), 't0:true t1:true t2:true', 'no master key: ... and verify() is clean again');
 
 -- ---------------------------------------------------------------------
 -- compact_digests() with a FOR ALL TABLES publication

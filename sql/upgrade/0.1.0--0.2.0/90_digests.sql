@@ -54,3 +54,9 @@ $$;
 REVOKE ALL ON FUNCTION tenant_iso.rebuild_digests(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso.rebuild_digests(regclass) IS
 	'Rebuild the stored digests of one tracked table (or all) from their rows, in the current format (2); returns the number of (tenant, bucket) digests written';
+
+-- Format 2 needs the master key.  Without it, writes stay possible, and the
+-- table's digests are marked stale until rebuild_digests().
+ALTER TABLE tenant_iso.tracked ADD COLUMN stale_since timestamptz;
+COMMENT ON COLUMN tenant_iso.tracked.stale_since IS
+	'Set when a write went untracked because the master key was not available; rebuild_digests() clears it';
