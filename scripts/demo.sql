@@ -296,14 +296,14 @@ RESET session_replication_role;
 \echo '-- verify() on the replica compares its rows with the digests it carries:'
 SELECT rel, tenant_id, rows, ok FROM tenant_iso.verify() ORDER BY 2;
 \echo '-- diff_peer() against the primary locates the rows (only differing buckets are fetched):'
-SELECT * FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo', :'demo_port'))
+SELECT * FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo sslmode=disable', :'demo_port'))
  ORDER BY 1, 2;
-SELECT * FROM tenant_iso.repair_from_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo', :'demo_port'),
+SELECT * FROM tenant_iso.repair_from_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo sslmode=disable', :'demo_port'),
                                           dry_run => false)
  ORDER BY 1, 2;
 \echo '-- after the repair:'
 SELECT count(*) AS differences
-  FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo', :'demo_port'));
+  FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo sslmode=disable', :'demo_port'));
 \c demo
 
 \echo

@@ -59,6 +59,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/regproc.h"
 #include "utils/varlena.h"
@@ -1703,6 +1704,10 @@ ti_verify(PG_FUNCTION_ARGS)
 
 		if (OidIsValid(only_rel) && relid != only_rel)
 			continue;
+		if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", name)));
 		rels = lappend(rels, list_make2(makeInteger((int) relid), makeString(name)));
 		if (format < 2)
 			ereport(NOTICE,
@@ -1778,11 +1783,82 @@ text_array_list(ArrayType *arr)
 	return l;
 }
 
+/*
+ * The relation a peer names, refused unless it is tracked and the caller
+ * may SELECT from it: row hashes and fingerprints are a view of its rows.
+ */
 static Oid
 relid_from_name(text *name)
 {
-	return RangeVarGetRelid(makeRangeVarFromNameList(textToQualifiedNameList(name)),
-							AccessShareLock, false);
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(textToQualifiedNameList(name)),
+										 AccessShareLock, false);
+
+	ti_digest_check_access(relid, !ti_peer_local_call);
+	return relid;
+}
+
+/* diff_peer()'s own local call of _bucket_rows(): a subscriber need not track */
+bool		ti_peer_local_call = false;
+
+void
+ti_digest_check_access(Oid relid, bool tracked)
+{
+	if (tracked && !is_tracked(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not tracked", get_rel_name(relid)),
+				 errhint("Call tenant_iso.track() first.")));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(relid))));
+}
+
+/*
+ * Hash the row at (leaf, tid) as a peer would: its tenant and the 16-byte
+ * row hash (hex) that _bucket_rows() reports.  False if there is no such row
+ * visible to this command.
+ */
+bool
+ti_row_hash_at(Oid root, Oid leaf, ItemPointer tid, char *tenant, char *hex, int32 *bucket)
+{
+	Relation	rel = table_open(leaf, AccessShareLock);
+	RowHasher  *h = make_hasher(rel, root, tracked_format(root));
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	volatile bool found = false;
+	int			enc = pin_encoding();
+
+	PG_TRY();
+	{
+		found = table_tuple_fetch_row_version(rel, tid, snap, slot);
+		if (found)
+		{
+			uint64		keyhash;
+			uint64		lanes[TI_LANES];
+			static const char hexd[] = "0123456789abcdef";
+			uint8	   *b = (uint8 *) lanes;
+			int			i;
+
+			hash_slot(h, slot, tenant, &keyhash, lanes);
+			*bucket = (int32) (keyhash % TI_DIFF_BUCKETS);
+			for (i = 0; i < 16; i++)
+			{
+				hex[2 * i] = hexd[b[i] >> 4];
+				hex[2 * i + 1] = hexd[b[i] & 15];
+			}
+			hex[32] = '\0';
+		}
+	}
+	PG_FINALLY();
+	{
+		unpin_encoding(enc);
+	}
+	PG_END_TRY();
+	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 PG_FUNCTION_INFO_V1(ti_bucket_digests);
@@ -1871,6 +1947,8 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 			char		tenant[NAMEDATALEN];
 			uint64		keyhash;
 			uint64		lanes[TI_LANES];
+			MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tenant_iso row",
+														 ALLOCSET_DEFAULT_SIZES);
 
 			while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 			{
@@ -1878,34 +1956,44 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 				Datum		values[5];
 				bool		nulls[5] = {false, false, false, false, false};
 				bytea	   *rh;
-				ItemPointer tid;
-
+				ItemPointerData tid;
 				BucketKey	bk;
+				MemoryContext old;
 
 				CHECK_FOR_INTERRUPTS();
+				/* the tuplestore copies what it keeps: per-row memory goes */
+				MemoryContextReset(rowcxt);
+				old = MemoryContextSwitchTo(rowcxt);
 				slot_getallattrs(slot);
 				slot_tenant(h, slot, tenant);
 				if (!tenant_wanted(tenants, tenant))
+				{
+					MemoryContextSwitchTo(old);
 					continue;
+				}
 				hash_slot(h, slot, tenant, &keyhash, lanes);
 				bucket = (int32) (keyhash % nb);
 				memset(&bk, 0, sizeof(bk));
 				strlcpy(bk.tenant, tenant, NAMEDATALEN);
 				bk.bucket = bucket;
 				if (hash_search(want, &bk, HASH_FIND, NULL) == NULL)
+				{
+					MemoryContextSwitchTo(old);
 					continue;
+				}
 				rh = palloc(VARHDRSZ + 16);
 				SET_VARSIZE(rh, VARHDRSZ + 16);
 				memcpy(VARDATA(rh), lanes, 16);
-				tid = palloc(sizeof(ItemPointerData));
-				ItemPointerCopy(&slot->tts_tid, tid);
+				ItemPointerCopy(&slot->tts_tid, &tid);
 				values[0] = CStringGetTextDatum(tenant);
 				values[1] = Int32GetDatum(bucket);
 				values[2] = ObjectIdGetDatum(RelationGetRelid(rel));
-				values[3] = PointerGetDatum(tid);
+				values[3] = PointerGetDatum(&tid);
 				values[4] = PointerGetDatum(rh);
+				MemoryContextSwitchTo(old);
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
+			MemoryContextDelete(rowcxt);
 			ExecDropSingleTupleTableSlot(slot);
 			table_endscan(scan);
 			table_close(rel, AccessShareLock);

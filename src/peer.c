@@ -12,6 +12,33 @@
  * connection uses a connect timeout and never reports the conninfo, which
  * may hold a password.  Bytes received are counted for the benchmark
  * (tenant_iso._peer_bytes()).
+ *
+ * A peer is verified, never believed (T5).  Every round runs in one
+ * REPEATABLE READ READ ONLY transaction on the peer, so what is compared is
+ * what is fetched.  Whatever the peer sends that was not asked for (another
+ * tenant, another bucket, a duplicate key) aborts with XX001.  A row fetched
+ * for a repair is inserted, re-hashed here with the same canonical encoder,
+ * and kept only if its tenant, key and hash are those requested and
+ * advertised; otherwise the repair aborts (XX001) and, being one
+ * transaction, writes nothing.  Local deletes are restricted to the
+ * requested tenant.
+ *
+ * The connection: TLS with sslmode=verify-full unless the conninfo names
+ * another sslmode (then a WARNING, except to a Unix socket or a loopback
+ * address); a non-superuser must give a password, and the peer must have
+ * asked for it (as dblink requires), so that this server's own .pgpass,
+ * certificates or peer authentication are never lent to a caller; waiting
+ * honours query cancel and pg_terminate_backend (asynchronous libpq with
+ * WaitLatchOrSocket).  Neither the conninfo, nor a password, nor a row's key
+ * values reach a message or a log line: statements are hidden from the log
+ * and repairs log counts, tenants and row hashes.
+ *
+ * Elevated paths: none (diff_peer and repair_from_peer run as their caller,
+ * who must be allowed to call them).  All the same, the local SPI pins
+ * search_path = pg_catalog, pg_temp and qualifies every name, operators
+ * included, and the peer session runs with options=-csearch_path=pg_catalog
+ * and receives only qualified SQL, so that neither side resolves a name
+ * through a schema an attacker can write.
  */
 #include "postgres.h"
 
@@ -20,6 +47,10 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -32,6 +63,7 @@
 #include "access/xlog.h"
 
 #include "digest.h"
+#include "elevated.h"
 #include "tenant_iso.h"
 
 static int64 peer_bytes = 0;
@@ -39,6 +71,7 @@ static int64 peer_bytes = 0;
 typedef struct PeerRow
 {
 	char	   *tenant;
+	int32		bucket;
 	char	   *key;			/* jsonb text of the primary key columns */
 	char	   *hash;			/* hex row hash */
 } PeerRow;
@@ -65,16 +98,74 @@ scrub(const char *msg, const char *secret)
 	return out.data;
 }
 
+/* Is every host of the conninfo a Unix socket or a loopback address? */
+static bool
+local_only(const char *host, const char *hostaddr)
+{
+	const char *list = (hostaddr && hostaddr[0]) ? hostaddr : host;
+	char	   *copy;
+	char	   *tok;
+	char	   *save = NULL;
+
+	if (list == NULL || list[0] == '\0')
+		return true;			/* libpq's default: the Unix socket */
+	copy = pstrdup(list);
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		while (*tok == ' ')
+			tok++;
+		if (tok[0] == '/' || tok[0] == '@' || strcmp(tok, "localhost") == 0 ||
+			strcmp(tok, "::1") == 0 || strncmp(tok, "127.", 4) == 0)
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/* Send nothing of the conninfo to the log or the client. */
+static void
+refuse_connect(const char *detail) pg_attribute_noreturn();
+static void
+refuse_connect(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+			 errmsg("could not connect to the peer"),
+			 errdetail_internal("%s", detail),
+			 errhidestmt(true)));
+}
+
+static void
+wait_socket(PGconn *conn, int events)
+{
+	int			rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | events,
+									   PQsocket(conn), 10000L, PG_WAIT_EXTENSION);
+
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static char *peer_password = NULL;	/* for scrubbing libpq's messages */
+
 static PGconn *
 peer_connect(const char *conninfo)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"10", "tenant_iso peer", conninfo, NULL};
 	PQconninfoOption *opts;
 	PQconninfoOption *o;
-	char	   *password = NULL;
 	char	   *parse_error = NULL;
+	const char **keys;
+	const char **vals;
+	int			n = 0;
+	bool		has_sslmode = false,
+				has_timeout = false,
+				has_appname = false,
+				has_options = false;
+	const char *sslmode = NULL,
+			   *host = NULL,
+			   *hostaddr = NULL;
 	PGconn	   *conn;
+	PostgresPollingStatusType st;
 
 	/* a malformed conninfo is refused without echoing any of it */
 	opts = PQconninfoParse(conninfo, &parse_error);
@@ -82,55 +173,110 @@ peer_connect(const char *conninfo)
 	{
 		if (parse_error)
 			PQfreemem(parse_error);
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to the peer"),
-				 errdetail("The peer's connection string is malformed.")));
+		refuse_connect("The peer's connection string is malformed.");
 	}
 	for (o = opts; o->keyword; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
-			password = pstrdup(o->val);
+		n++;
+	keys = palloc0(sizeof(char *) * (n + 6));
+	vals = palloc0(sizeof(char *) * (n + 6));
+	n = 0;
+	peer_password = NULL;
+	for (o = opts; o->keyword; o++)
+	{
+		const char *v = o->val;
+
+		if (v == NULL || v[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "password") == 0)
+			peer_password = MemoryContextStrdup(TopTransactionContext, v);
+		else if (strcmp(o->keyword, "sslmode") == 0)
+			has_sslmode = true, sslmode = pstrdup(v);
+		else if (strcmp(o->keyword, "connect_timeout") == 0)
+			has_timeout = true;
+		else if (strcmp(o->keyword, "application_name") == 0)
+			has_appname = true;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = pstrdup(v);
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = pstrdup(v);
+		if (strcmp(o->keyword, "options") == 0)
+		{
+			/* the peer resolves names in pg_catalog only, whatever else is asked */
+			has_options = true;
+			v = psprintf("%s -csearch_path=pg_catalog", v);
+		}
+		keys[n] = pstrdup(o->keyword);
+		vals[n] = pstrdup(v);
+		n++;
+	}
 	PQconninfoFree(opts);
+	if (!has_options)
+		keys[n] = "options", vals[n++] = "-csearch_path=pg_catalog";
+	if (!has_timeout)
+		keys[n] = "connect_timeout", vals[n++] = "10";
+	if (!has_appname)
+		keys[n] = "application_name", vals[n++] = "tenant_iso peer";
+	if (!has_sslmode)
+		keys[n] = "sslmode", vals[n++] = "verify-full";
+	else if (strcmp(sslmode, "verify-full") != 0 && !local_only(host, hostaddr))
+		ereport(WARNING,
+				(errmsg("the connection to the peer is not verified with TLS (sslmode=%s)", sslmode),
+				 errdetail("Rows, hashes and keys from the peer could be forged or read by anyone on the network path."),
+				 errhint("Use sslmode=verify-full, or leave sslmode out of the connection string."),
+				 errhidestmt(true)));
+	keys[n] = NULL;
+	vals[n] = NULL;
 
-	conn = PQconnectdbParams(keys, vals, 1);
-	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
-
-		if (conn)
-			PQfinish(conn);
-		msg = scrub(msg, password);
+	/*
+	 * Credentials: as dblink, a non-superuser must bring a password, and
+	 * the peer must ask for it, or this server's own credentials (.pgpass,
+	 * client certificates, peer or trust authentication) would be lent to
+	 * the caller.
+	 */
+	if (!superuser() && peer_password == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to the peer"),
-				 errdetail_internal("%s", msg)));
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superusers must provide a password in the peer's connection string."),
+				 errhidestmt(true)));
+
+	conn = PQconnectStartParams(keys, vals, 0);
+	if (conn == NULL)
+		refuse_connect("out of memory");
+	PG_TRY();
+	{
+		if (PQstatus(conn) == CONNECTION_BAD)
+			st = PGRES_POLLING_FAILED;
+		else
+			st = PGRES_POLLING_WRITING;
+		while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+		{
+			wait_socket(conn, st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE);
+			st = PQconnectPoll(conn);
+		}
+		if (st == PGRES_POLLING_FAILED || PQstatus(conn) != CONNECTION_OK)
+		{
+			char	   *msg = pchomp(PQerrorMessage(conn));
+			char	   *clean = msg;
+
+			if (peer_password)
+				clean = scrub(msg, peer_password);
+			refuse_connect(clean);
+		}
+		if (!superuser() && !PQconnectionUsedPassword(conn))
+			ereport(ERROR,
+					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+					 errmsg("password is required"),
+					 errdetail("The peer did not ask for the password; a non-superuser may not connect with this server's own credentials."),
+					 errhidestmt(true)));
 	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return conn;
-}
-
-static PGresult *
-peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
-{
-	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	int			r,
-				c;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-	{
-		char	   *msg = pchomp(PQresultErrorMessage(res));
-
-		/* the caller's PG_FINALLY owns (and finishes) the connection */
-		PQclear(res);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("query on the peer failed"),
-				 errdetail_internal("%s", msg),
-				 errhint("The peer needs tenant_iso and the same table, and a role that may read every tenant's rows.")));
-	}
-	for (r = 0; r < PQntuples(res); r++)
-		for (c = 0; c < PQnfields(res); c++)
-			peer_bytes += PQgetlength(res, r, c);
-	return res;
 }
 
 static char *
@@ -163,14 +309,17 @@ key_columns_sql(Oid relid)
 	return s.data;
 }
 
-/* SQL that lists (tenant, key jsonb, row hash) of some buckets; $1..$4 */
+/*
+ * SQL that lists (tenant, bucket, key jsonb, row hash) of some buckets;
+ * $1..$4.  Run on both sides: every name qualified, operators included.
+ */
 static char *
 rows_sql(const char *relname, const char *keycols)
 {
-	return psprintf("SELECT b.tenant_id, (SELECT to_jsonb(k) FROM (SELECT %s) k)::text, "
-					"encode(b.rowhash, 'hex') "
-					"FROM tenant_iso._bucket_rows($1, $2::text[], $3, $4::int[]) b "
-					"JOIN %s t ON t.tableoid = b.leaf AND t.ctid = b.tid",
+	return psprintf("SELECT b.tenant_id, b.bucket, (SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text, "
+					"pg_catalog.encode(b.rowhash, 'hex') "
+					"FROM tenant_iso._bucket_rows($1, $2::pg_catalog.text[], $3, $4::pg_catalog.int4[]) b "
+					"JOIN %s t ON t.tableoid OPERATOR(pg_catalog.=) b.leaf AND t.ctid OPERATOR(pg_catalog.=) b.tid",
 					keycols, relname);
 }
 
@@ -185,6 +334,8 @@ typedef struct Diff
 	char	   *tenant;
 	char	   *key;
 	const char *status;
+	char	   *hash;			/* the peer's advertised row hash (differs, missing_here) */
+	int32		bucket;
 } Diff;
 
 static int
@@ -197,52 +348,112 @@ cmp_rows(const void *a, const void *b)
 	return c ? c : strcmp(x->key, y->key);
 }
 
+static void
+peer_failed(PGconn *conn, PGresult *res) pg_attribute_noreturn();
+static void
+peer_failed(PGconn *conn, PGresult *res)
+{
+	char	   *msg = pchomp(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+
+	if (res)
+		PQclear(res);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("query on the peer failed"),
+			 errdetail_internal("%s", msg),
+			 errhint("The peer needs tenant_iso and the same tracked table, and a role that may read every tenant's rows."),
+			 errhidestmt(true)));
+}
+
 /* Send a query to the peer without waiting for it. */
 static void
 peer_send(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
-	{
-		char	   *msg = pchomp(PQerrorMessage(conn));
-
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("query on the peer failed"),
-				 errdetail_internal("%s", msg)));
-	}
+		peer_failed(conn, NULL);
 }
 
-/* Collect the result of peer_send(). */
+/*
+ * Collect the result of peer_send(), waiting on the socket and the latch so
+ * that a cancel or pg_terminate_backend() interrupts the wait.
+ */
 static PGresult *
-peer_wait(PGconn *conn)
+peer_wait(PGconn *conn, ExecStatusType want)
 {
 	PGresult   *res = NULL;
-	PGresult   *r;
 	int			i,
 				c;
 
-	while ((r = PQgetResult(conn)) != NULL)
+	for (;;)
 	{
+		PGresult   *r;
+
+		while (PQisBusy(conn))
+		{
+			wait_socket(conn, WL_SOCKET_READABLE);
+			if (!PQconsumeInput(conn))
+				peer_failed(conn, res);
+		}
+		r = PQgetResult(conn);
+		if (r == NULL)
+			break;
 		if (res)
 			PQclear(res);
 		res = r;
 	}
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		char	   *msg = pchomp(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-
-		if (res)
-			PQclear(res);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("query on the peer failed"),
-				 errdetail_internal("%s", msg),
-				 errhint("The peer needs tenant_iso and the same table, and a role that may read every tenant's rows.")));
-	}
+	if (res == NULL || PQresultStatus(res) != want)
+		peer_failed(conn, res);
 	for (i = 0; i < PQntuples(res); i++)
 		for (c = 0; c < PQnfields(res); c++)
 			peer_bytes += PQgetlength(res, i, c);
 	return res;
+}
+
+static PGresult *
+peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	peer_send(conn, sql, nparams, params);
+	return peer_wait(conn, PGRES_TUPLES_OK);
+}
+
+/* A hostile or broken peer: abort, naming nothing it sent. */
+static void
+peer_lied(const char *what) pg_attribute_noreturn();
+static void
+peer_lied(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the peer sent %s", what),
+			 errdetail("Nothing was written."),
+			 errhint("Check the peer; do not repair from it."),
+			 errhidestmt(true)));
+}
+
+/* Open the one transaction every round runs in, on the peer. */
+static void
+peer_begin(PGconn *conn)
+{
+	peer_send(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	PQclear(peer_wait(conn, PGRES_COMMAND_OK));
+}
+
+/* Close the connection; cancel what still runs there. */
+static void
+peer_close(PGconn *conn)
+{
+	if (PQtransactionStatus(conn) == PQTRANS_ACTIVE)
+	{
+		PGcancel   *cancel = PQgetCancel(conn);
+		char		errbuf[256];
+
+		if (cancel)
+		{
+			(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+			PQfreeCancel(cancel);
+		}
+	}
+	PQfinish(conn);
 }
 
 /* A text[] literal of strings (tenant ids are plain: see token.c). */
@@ -284,10 +495,15 @@ differing_buckets(Oid relid, const char *relname, PGconn *conn, List *tenants, i
 	params[0] = relname;
 	params[1] = tenants ? text_array_literal(tenants) : NULL;
 	params[2] = nb;
-	peer_send(conn, "SELECT tenant_id, bucket, fingerprint "
-			  "FROM tenant_iso._bucket_digests($1, $2::text[], $3)", 3, params);
+	peer_send(conn, "SELECT b.tenant_id, b.bucket, b.fingerprint "
+			  "FROM tenant_iso._bucket_digests($1, $2::pg_catalog.text[], $3) b", 3, params);
 	local = ti_live_digests(relid, tenants, nbuckets);
-	res = peer_wait(conn);
+	res = peer_wait(conn, PGRES_TUPLES_OK);
+	if (PQnfields(res) != 3)
+	{
+		PQclear(res);
+		peer_lied("a malformed answer");
+	}
 
 	ctl.keysize = sizeof(BucketKey);
 	ctl.entrysize = sizeof(RemoteBucket);
@@ -298,10 +514,27 @@ differing_buckets(Oid relid, const char *relname, PGconn *conn, List *tenants, i
 		BucketKey	k;
 		bool		found;
 
+		const char *t = PQgetvalue(res, r, 0);
+		ListCell   *lc;
+		bool		asked = (tenants == NIL);
+
+		foreach(lc, tenants)
+			if (strcmp((const char *) lfirst(lc), t) == 0)
+				asked = true;
 		memset(&k, 0, sizeof(k));
-		strlcpy(k.tenant, PQgetvalue(res, r, 0), NAMEDATALEN);
+		strlcpy(k.tenant, t, NAMEDATALEN);
 		k.bucket = atoi(PQgetvalue(res, r, 1));
+		if (!asked || strlen(t) >= NAMEDATALEN || k.bucket < 0 || k.bucket >= nbuckets)
+		{
+			PQclear(res);
+			peer_lied("digests it was not asked for");
+		}
 		rb = hash_search(remote, &k, HASH_ENTER, &found);
+		if (found)
+		{
+			PQclear(res);
+			peer_lied("the same digest twice");
+		}
 		strlcpy(rb->fingerprint, PQgetvalue(res, r, 2), sizeof(rb->fingerprint));
 	}
 	PQclear(res);
@@ -383,7 +616,14 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 		Datum		values[4];
 		MemoryContext outer;
 		uint64		k;
+		HTAB	   *asked;
+		HASHCTL		ctl;
+		int			nest;
 
+		ctl.keysize = sizeof(BucketKey);
+		ctl.entrysize = sizeof(BucketKey);
+		ctl.hcxt = CurrentMemoryContext;
+		asked = hash_create("tenant_iso asked buckets", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		initStringInfo(&bl);
 		appendStringInfoChar(&bl, '{');
 		foreach(lc, buckets)
@@ -392,6 +632,7 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 
 			btenants = lappend(btenants, bk->tenant);
 			appendStringInfo(&bl, "%s%d", bl.len > 1 ? "," : "", bk->bucket);
+			(void) hash_search(asked, bk, HASH_ENTER, NULL);
 		}
 		appendStringInfoChar(&bl, '}');
 		snprintf(nb, sizeof(nb), "%d", TI_DIFF_BUCKETS);
@@ -402,13 +643,23 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 		peer_send(conn, sql, 4, params);
 
 		outer = CurrentMemoryContext;
+		nest = ti_pin_search_path();
 		SPI_connect();
 		values[0] = CStringGetTextDatum(relname);
 		values[1] = CStringGetTextDatum(params[1]);
 		values[2] = Int32GetDatum(TI_DIFF_BUCKETS);
 		values[3] = CStringGetTextDatum(bl.data);
-		if (SPI_execute_with_args(sql, 4, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not list local rows");
+		ti_peer_local_call = true;
+		PG_TRY();
+		{
+			if (SPI_execute_with_args(sql, 4, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not list local rows");
+		}
+		PG_FINALLY();
+		{
+			ti_peer_local_call = false;
+		}
+		PG_END_TRY();
 		/* SPI leaves its own context current; results must outlive it */
 		MemoryContextSwitchTo(outer);
 		lrows = palloc(sizeof(PeerRow) * (SPI_processed + 1));
@@ -417,18 +668,44 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 			HeapTuple	tup = SPI_tuptable->vals[k];
 
 			lrows[nl].tenant = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
-			lrows[nl].key = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-			lrows[nl].hash = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+			lrows[nl].bucket = atoi(SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
+			lrows[nl].key = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+			lrows[nl].hash = SPI_getvalue(tup, SPI_tuptable->tupdesc, 4);
 		}
 		SPI_finish();
+		ti_unpin_search_path(nest);
 
-		res = peer_wait(conn);
+		res = peer_wait(conn, PGRES_TUPLES_OK);
+		if (PQnfields(res) != 4)
+		{
+			PQclear(res);
+			peer_lied("a malformed answer");
+		}
 		rrows = palloc(sizeof(PeerRow) * (PQntuples(res) + 1));
 		for (r = 0; r < PQntuples(res); r++, nr++)
 		{
-			rrows[nr].tenant = pstrdup(PQgetvalue(res, r, 0));
-			rrows[nr].key = pstrdup(PQgetvalue(res, r, 1));
-			rrows[nr].hash = pstrdup(PQgetvalue(res, r, 2));
+			BucketKey	bk;
+			const char *h = PQgetvalue(res, r, 3);
+
+			memset(&bk, 0, sizeof(bk));
+			if (PQgetisnull(res, r, 0) || PQgetisnull(res, r, 2) || strlen(h) != 32 ||
+				strlen(PQgetvalue(res, r, 0)) >= NAMEDATALEN)
+			{
+				PQclear(res);
+				peer_lied("a malformed row");
+			}
+			strlcpy(bk.tenant, PQgetvalue(res, r, 0), NAMEDATALEN);
+			bk.bucket = atoi(PQgetvalue(res, r, 1));
+			/* only the (tenant, bucket) pairs asked for */
+			if (hash_search(asked, &bk, HASH_FIND, NULL) == NULL)
+			{
+				PQclear(res);
+				peer_lied("rows it was not asked for");
+			}
+			rrows[nr].tenant = pstrdup(bk.tenant);
+			rrows[nr].bucket = bk.bucket;
+			rrows[nr].key = pstrdup(PQgetvalue(res, r, 2));
+			rrows[nr].hash = pstrdup(h);
 		}
 		PQclear(res);
 	}
@@ -438,6 +715,9 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 		qsort(lrows, nl, sizeof(PeerRow), cmp_rows);
 	if (nr > 1)
 		qsort(rrows, nr, sizeof(PeerRow), cmp_rows);
+	for (j = 1; j < nr; j++)
+		if (cmp_rows(&rrows[j - 1], &rrows[j]) == 0)
+			peer_lied("the same row twice");
 	i = j = 0;
 	while (i < nl || j < nr)
 	{
@@ -446,7 +726,7 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 
 		if (c < 0)
 		{
-			d = palloc(sizeof(Diff));
+			d = palloc0(sizeof(Diff));
 			d->tenant = lrows[i].tenant;
 			d->key = lrows[i].key;
 			d->status = "missing_on_peer";
@@ -454,9 +734,11 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 		}
 		else if (c > 0)
 		{
-			d = palloc(sizeof(Diff));
+			d = palloc0(sizeof(Diff));
 			d->tenant = rrows[j].tenant;
 			d->key = rrows[j].key;
+			d->hash = rrows[j].hash;
+			d->bucket = rrows[j].bucket;
 			d->status = "missing_here";
 			j++;
 		}
@@ -464,9 +746,11 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 		{
 			if (strcmp(lrows[i].hash, rrows[j].hash) != 0)
 			{
-				d = palloc(sizeof(Diff));
+				d = palloc0(sizeof(Diff));
 				d->tenant = lrows[i].tenant;
 				d->key = lrows[i].key;
+				d->hash = rrows[j].hash;
+				d->bucket = rrows[j].bucket;
 				d->status = "differs";
 			}
 			i++;
@@ -500,14 +784,16 @@ ti_diff_peer(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	peer_bytes = 0;
 
+	ti_digest_check_access(relid, false);
 	conn = peer_connect(peer);
 	PG_TRY();
 	{
+		peer_begin(conn);
 		diffs = compute_diff(relid, conn, tenant);
 	}
 	PG_FINALLY();
 	{
-		PQfinish(conn);
+		peer_close(conn);
 	}
 	PG_END_TRY();
 
@@ -546,6 +832,51 @@ insert_columns_sql(Oid relid)
 	return s.data;
 }
 
+/*
+ * Write the peer's version of one row: fetch it from the peer (in the same
+ * transaction that advertised its hash), insert it, re-hash what was
+ * inserted, and abort unless its tenant, key, hash and bucket are the ones
+ * requested and advertised.
+ */
+static void
+repair_insert(PGconn *conn, Oid relid, Diff *d, const char *fetch, const char *ins)
+{
+	const char *params[1];
+	PGresult   *res;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Oid			leaf;
+	ItemPointerData tid;
+	char	   *key;
+	char		tenant[NAMEDATALEN];
+	char		hex[33];
+	int32		bucket = -1;
+
+	params[0] = d->key;
+	res = peer_exec(conn, fetch, 1, params);
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0))
+	{
+		PQclear(res);
+		peer_lied("a row other than the one it advertised");
+	}
+	args[0] = CStringGetTextDatum(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (SPI_execute_with_args(ins, 1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "could not insert a repaired row");
+	leaf = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 2, &isnull)),
+					&tid);
+	key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	CommandCounterIncrement();
+	if (!ti_row_hash_at(relid, leaf, &tid, tenant, hex, &bucket) ||
+		key == NULL || strcmp(key, d->key) != 0 || strcmp(tenant, d->tenant) != 0 ||
+		d->hash == NULL || strcmp(hex, d->hash) != 0 || bucket != d->bucket)
+		peer_lied("a row that does not match its key, its tenant or the hash it advertised");
+}
+
 PG_FUNCTION_INFO_V1(ti_repair_from_peer);
 Datum
 ti_repair_from_peer(PG_FUNCTION_ARGS)
@@ -561,6 +892,10 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	char	   *relname;
 	char	   *keycols;
 	char	   *cols;
+	const char *tcol;
+	volatile int64 n_del = 0,
+				n_ins = 0,
+				n_upd = 0;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -574,10 +909,13 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("repair_from_peer() needs a writable node"),
-				 errhint("Use dry_run => true to only report.")));
+				 errhint("Use dry_run => true to only report."),
+				 errhidestmt(true)));
+	ti_digest_check_access(relid, false);
 	relname = ti_qualified_name(relid);
 	keycols = key_columns_sql(relid);
 	cols = insert_columns_sql(relid);
+	tcol = ti_protected_column(relid);
 	InitMaterializedSRF(fcinfo, 0);
 	peer_bytes = 0;
 
@@ -585,64 +923,77 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		const char *only = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-		char	   *fetch = psprintf("SELECT to_jsonb(t)::text FROM %s%s t WHERE (%s) = "
-									 "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
-									 only, relname, keycols, keycols, relname);
-		char	   *del = psprintf("DELETE FROM %s%s t WHERE (%s) = "
-								   "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
-								   only, relname, keycols, keycols, relname);
-		char	   *ins = psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
-								   "SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb)",
-								   relname, cols, cols, relname);
+		char	   *match = psprintf("(%s) OPERATOR(pg_catalog.=) "
+									 "(SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) t)",
+									 keycols, keycols, relname);
+		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t)::pg_catalog.text FROM %s%s t WHERE %s",
+									 only, relname, match);
+		/* a local delete never reaches beyond the tenant of the row */
+		char	   *del = psprintf("DELETE FROM %s%s t WHERE %s%s%s%s",
+								   only, relname, match,
+								   tcol ? " AND t." : "",
+								   tcol ? quote_identifier(tcol) : "",
+								   tcol ? "::pg_catalog.text OPERATOR(pg_catalog.=) $2" : "");
+		char	   *ins = psprintf("INSERT INTO %s AS t (%s) OVERRIDING SYSTEM VALUE "
+								   "SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) "
+								   "RETURNING t.tableoid, t.ctid, "
+								   "(SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text",
+								   relname, cols, cols, relname, keycols);
+		int			nest = 0;
 
+		peer_begin(conn);
 		diffs = compute_diff(relid, conn, tenant);
 		if (!dry_run)
+		{
+			nest = ti_pin_search_path();
 			SPI_connect();
+		}
 		foreach(lc, diffs)
 		{
 			Diff	   *d = lfirst(lc);
 			const char *action;
 			Datum		values[3];
 			bool		nulls[3] = {false, false, false};
+			bool		missing_on_peer = strcmp(d->status, "missing_on_peer") == 0;
+			bool		missing_here = strcmp(d->status, "missing_here") == 0;
 
-			if (strcmp(d->status, "missing_on_peer") == 0)
+			if (missing_on_peer)
 				action = dry_run ? "would delete" : "deleted";
-			else if (strcmp(d->status, "missing_here") == 0)
+			else if (missing_here)
 				action = dry_run ? "would insert" : "inserted";
 			else
 				action = dry_run ? "would update" : "updated";
 
 			if (!dry_run)
 			{
-				Oid			argtypes[1] = {TEXTOID};
-				Datum		args[1];
-				const char *params[1];
+				Oid			argtypes[2] = {TEXTOID, TEXTOID};
+				Datum		args[2];
 
 				args[0] = CStringGetTextDatum(d->key);
-				if (SPI_execute_with_args(del, 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+				args[1] = CStringGetTextDatum(d->tenant);
+				if (SPI_execute_with_args(del, tcol ? 2 : 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 					elog(ERROR, "could not delete a diverged row");
-				if (strcmp(d->status, "missing_on_peer") != 0)
-				{
-					PGresult   *res;
-
-					params[0] = d->key;
-					res = peer_exec(conn, fetch, 1, params);
-					if (PQntuples(res) != 1)
-					{
-						PQclear(res);
-						ereport(ERROR,
-								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-								 errmsg("row %s of tenant \"%s\" changed on the peer during the repair", d->key, d->tenant),
-								 errhint("Run repair_from_peer() again.")));
-					}
-					args[0] = CStringGetTextDatum(PQgetvalue(res, 0, 0));
-					PQclear(res);
-					if (SPI_execute_with_args(ins, 1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-						elog(ERROR, "could not insert a repaired row");
-				}
+				if (!missing_here && SPI_processed != 1)
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("a row of tenant \"%s\" in %s changed here during the repair", d->tenant, relname),
+							 errhint("Run repair_from_peer() again."),
+							 errhidestmt(true)));
+				if (missing_here && SPI_processed != 0)
+					peer_lied("a row this node has as missing here");
+				if (!missing_on_peer)
+					repair_insert(conn, relid, d, fetch, ins);
+				if (missing_on_peer)
+					n_del++;
+				else if (missing_here)
+					n_ins++;
+				else
+					n_upd++;
+				/* counts, the tenant and the row hash: never a key value */
 				ereport(LOG,
-						(errmsg("tenant_iso: repair_from_peer %s row %s of tenant \"%s\" in %s",
-								action, d->key, d->tenant, relname)));
+						(errmsg("tenant_iso: repair_from_peer %s a row of tenant \"%s\" in %s (peer row hash %s)",
+								action, d->tenant, relname, d->hash ? d->hash : "none"),
+						 errhidestmt(true)));
 			}
 			values[0] = CStringGetTextDatum(d->tenant);
 			values[1] = CStringGetTextDatum(d->key);
@@ -650,11 +1001,19 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		if (!dry_run)
+		{
 			SPI_finish();
+			ti_unpin_search_path(nest);
+			if (diffs != NIL)
+				ereport(LOG,
+						(errmsg("tenant_iso: repair_from_peer on %s: %lld updated, %lld inserted, %lld deleted",
+								relname, (long long) n_upd, (long long) n_ins, (long long) n_del),
+						 errhidestmt(true)));
+		}
 	}
 	PG_FINALLY();
 	{
-		PQfinish(conn);
+		peer_close(conn);
 	}
 	PG_END_TRY();
 	return (Datum) 0;

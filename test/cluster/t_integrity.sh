@@ -40,7 +40,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 
-tap_plan 80
+tap_plan 83
 
 PGBENCH=$PGBIN/pgbench
 
@@ -291,14 +291,18 @@ is "$(diff_of sub items "$PRIMARY_CONN")" "" "subscriber: diff_peer() is empty a
 is "$(tfp sub)" "$primary_fp" "subscriber: same rows as the primary again (md5 of every row)"
 is "$(tfp primary)" "$primary_fp" "primary: unchanged by the repair"
 sleep 0.5
-is "$(grep -c 'LOG:  tenant_iso: repair_from_peer' "$(node_log sub)" || true)" 3 \
+is "$(grep -cE 'LOG:  tenant_iso: repair_from_peer (updated|inserted|deleted) a row' "$(node_log sub)" || true)" 3 \
 	"subscriber: each repair action is logged at LOG"
+is "$(grep -c 'LOG:  tenant_iso: repair_from_peer on public.items: 1 updated, 1 inserted, 1 deleted' "$(node_log sub)" || true)" 1 \
+	"subscriber: ... and a summary with the counts"
+is "$(grep 'tenant_iso: repair_from_peer' "$(node_log sub)" | grep -c '90000[12]' || true)" 0 \
+	"subscriber: no repair log line holds a key value (ids 900001, 900002)"
 diag "$(grep 'tenant_iso: repair_from_peer' "$(node_log sub)" || true)"
 out=$(node_psql standby app "\\set VERBOSITY verbose
 $repair_sql, dry_run => false)" 2>&1) && rc=0 || rc=$?
 like "$out" "ERROR:  25006" "standby: repair_from_peer(dry_run => false) is refused (read-only, 25006)"
 
-BAD_CONN="host=127.0.0.1 port=1 user=postgres dbname=app password=sekrit connect_timeout=5"
+BAD_CONN="host=127.0.0.1 port=1 user=postgres dbname=app password=sekrit connect_timeout=5 sslmode=disable"
 out=$(node_psql sub app "\\set VERBOSITY verbose
 SELECT * FROM tenant_iso.diff_peer('items', '$BAD_CONN')" 2>&1) && rc=0 || rc=$?
 like "$out" "ERROR:  08001: could not connect to the peer" "unreachable peer: SQLSTATE 08001 'could not connect to the peer'"
@@ -308,6 +312,11 @@ out=$(node_psql sub app "\\set VERBOSITY verbose
 SELECT * FROM tenant_iso.repair_from_peer('items', '$BAD_CONN', dry_run => false)" 2>&1) && rc=0 || rc=$?
 ok "$([[ "$out" == *"08001: could not connect to the peer"* && "$out" != *sekrit* ]]; echo $?)" \
 	"unreachable peer: repair_from_peer() fails the same way"
+# a repair whose conninfo carries a password, then a scan of every log line
+node_psql sub app "SELECT count(*) FROM tenant_iso.repair_from_peer('items', '$PRIMARY_CONN password=Pw-sekrit-42', dry_run => false)" >/dev/null 2>&1 || true
+sleep 0.5
+is "$(grep -c 'sekrit' "$(node_log sub)" || true)" 0 \
+	"log scan: no password of any conninfo reached the subscriber's log"
 
 # =====================================================================
 # d. crash during a bulk load

@@ -166,7 +166,7 @@ node_log() { _node_check "$1"; echo "$CLUSTER_BASE/$1.log"; }
 
 node_connstr() {
 	_node_check "$1"
-	echo "host=127.0.0.1 port=${_NODE_PORT[$1]} user=${3:-postgres} dbname=${2:-postgres}"
+	echo "host=127.0.0.1 port=${_NODE_PORT[$1]} user=${3:-postgres} dbname=${2:-postgres} sslmode=disable"
 }
 
 node_init() {

@@ -125,7 +125,7 @@ $f$;
 -- conninfo of the peer database and of the maintenance database
 CREATE FUNCTION h.peer() RETURNS text
 LANGUAGE sql AS $f$
-	SELECT format('host=127.0.0.1 port=%s user=postgres dbname=%s',
+	SELECT format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable',
 				  current_setting('port'), current_setting('integ.peerdb'))
 $f$;
 CREATE FUNCTION h.admin() RETURNS text
@@ -649,6 +649,8 @@ SELECT * FROM dblink(h.peer(), $$SELECT tenant_iso.protect('public.r')::text$$) 
 SELECT h.both($$INSERT INTO public.r SELECT x, i, 'v' || i, i * 1.25, timestamptz '2024-01-01 00:00+00' + i * interval '1 hour'
 				  FROM unnest(ARRAY['ta', 'tb']) x, generate_series(1, 20) i$$) \g /dev/null
 SELECT tenant_iso.track('r') \g /dev/null
+-- a peer answers only for tables it tracks itself
+SELECT * FROM dblink(h.peer(), $$SELECT tenant_iso.track('public.r')::text$$) AS x(v text) \g /dev/null
 
 SELECT is(h.diffs(format($$SELECT * FROM tenant_iso.diff_peer('r', %L)$$, h.peer())), 'none',
 	'diff_peer(): identical tables on both nodes give no row');
@@ -701,6 +703,7 @@ SELECT * FROM dblink(h.peer(), $$SELECT tenant_iso.protect('"My Schema"."Odd Nam
 SELECT dblink_exec(h.peer(), 'INSERT INTO "My Schema"."Odd Name" VALUES '
 	|| (SELECT string_agg(format('(%L, %s, %L)', "Tenant Id", "Key", "Val"), ', ') FROM "My Schema"."Odd Name")) \g /dev/null
 SELECT dblink_exec(h.peer(), $$UPDATE "My Schema"."Odd Name" SET "Val" = 'peer' WHERE "Tenant Id" = 'ta' AND "Key" = 2$$) \g /dev/null
+SELECT * FROM dblink(h.peer(), $$SELECT tenant_iso.track('"My Schema"."Odd Name"')::text$$) AS x(v text) \g /dev/null
 SELECT is(h.diffs(format($$SELECT * FROM tenant_iso.diff_peer('"My Schema"."Odd Name"', %L)$$, h.peer())),
 	'ta {"Key": 2, "Tenant Id": "ta"} differs',
 	'diff_peer() works on a table with quoted schema, table and column names');
@@ -750,6 +753,7 @@ SELECT tenant_iso.protect('rp') \g /dev/null
 SELECT * FROM dblink(h.peer(), $$SELECT tenant_iso.protect('public.rp')::text$$) AS x(v text) \g /dev/null
 SELECT h.both($$INSERT INTO public.rp VALUES ('ta', 1, 'a'), ('tb', 1, 'b')$$) \g /dev/null
 SELECT tenant_iso.track('rp') \g /dev/null
+SELECT * FROM dblink(h.peer(), $$SELECT tenant_iso.track('public.rp')::text$$) AS x(v text) \g /dev/null
 SELECT dblink_exec(h.peer(), $$INSERT INTO public.rp VALUES ('ta', 2, 'peer')$$) \g /dev/null
 SELECT dblink_exec(h.peer(), $$UPDATE public.rp SET v = 'peer' WHERE tenant_id = 'tb' AND id = 1$$) \g /dev/null
 SELECT is(h.diffs(format($$SELECT * FROM tenant_iso.diff_peer('rp', %L)$$, h.peer())),
