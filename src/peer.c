@@ -417,12 +417,18 @@ peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 }
 
 /* A hostile or broken peer: abort, naming nothing it sent. */
+#ifndef TENANT_ISO_MUTANT_TRUST_PEER
 static void
 peer_lied(const char *what) pg_attribute_noreturn();
+#define TI_PEER_LIED ERROR
+#else
+/* the mutation build believes the peer: test/pgtap/attack_peer.sql must fail */
+#define TI_PEER_LIED WARNING
+#endif
 static void
 peer_lied(const char *what)
 {
-	ereport(ERROR,
+	ereport(TI_PEER_LIED,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("the peer sent %s", what),
 			 errdetail("Nothing was written."),
@@ -839,7 +845,8 @@ insert_columns_sql(Oid relid)
  * requested and advertised.
  */
 static void
-repair_insert(PGconn *conn, Oid relid, Diff *d, const char *fetch, const char *ins)
+repair_insert(PGconn *conn, Oid relid, Diff *d, const char *fetch, const char *probe,
+			  const char *ins)
 {
 	const char *params[1];
 	PGresult   *res;
@@ -862,6 +869,16 @@ repair_insert(PGconn *conn, Oid relid, Diff *d, const char *fetch, const char *i
 	}
 	args[0] = CStringGetTextDatum(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	/* its tenant and key, before it touches the table */
+	if (SPI_execute_with_args(probe, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read a fetched row");
+	key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (key == NULL || strcmp(key, d->key) != 0 ||
+		(SPI_tuptable->tupdesc->natts > 1 &&
+		 (SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) == NULL ||
+		  strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), d->tenant) != 0)))
+		peer_lied("a row that does not match its key or its tenant");
 	if (SPI_execute_with_args(ins, 1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
 		SPI_processed != 1)
 		elog(ERROR, "could not insert a repaired row");
@@ -939,6 +956,10 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 								   "RETURNING t.tableoid, t.ctid, "
 								   "(SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text",
 								   relname, cols, cols, relname, keycols);
+		char	   *probe = psprintf("SELECT (SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text%s%s%s "
+									 "FROM pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) t",
+									 keycols, tcol ? ", t." : "", tcol ? quote_identifier(tcol) : "",
+									 tcol ? "::pg_catalog.text" : "", relname);
 		int			nest = 0;
 
 		peer_begin(conn);
@@ -982,7 +1003,7 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 				if (missing_here && SPI_processed != 0)
 					peer_lied("a row this node has as missing here");
 				if (!missing_on_peer)
-					repair_insert(conn, relid, d, fetch, ins);
+					repair_insert(conn, relid, d, fetch, probe, ins);
 				if (missing_on_peer)
 					n_del++;
 				else if (missing_here)

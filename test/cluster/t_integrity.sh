@@ -40,7 +40,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 
-tap_plan 83
+tap_plan 84
 
 PGBENCH=$PGBIN/pgbench
 
@@ -312,6 +312,10 @@ out=$(node_psql sub app "\\set VERBOSITY verbose
 SELECT * FROM tenant_iso.repair_from_peer('items', '$BAD_CONN', dry_run => false)" 2>&1) && rc=0 || rc=$?
 ok "$([[ "$out" == *"08001: could not connect to the peer"* && "$out" != *sekrit* ]]; echo $?)" \
 	"unreachable peer: repair_from_peer() fails the same way"
+# a weaker sslmode than verify-full to a non-loopback address: a WARNING
+out=$(node_psql sub app "SELECT * FROM tenant_iso.diff_peer('items', 'host=192.0.2.1 user=postgres dbname=app sslmode=require connect_timeout=1')" 2>&1) || true
+like "$out" "WARNING:  the connection to the peer is not verified with TLS .sslmode=require." \
+	"sslmode=require to a non-loopback address: WARNING that the peer is not verified"
 # a repair whose conninfo carries a password, then a scan of every log line
 node_psql sub app "SELECT count(*) FROM tenant_iso.repair_from_peer('items', '$PRIMARY_CONN password=Pw-sekrit-42', dry_run => false)" >/dev/null 2>&1 || true
 sleep 0.5
