@@ -19,6 +19,29 @@
  * transaction with a plain heap insert (the table has no index), so
  * concurrent writers never wait on each other; compact_digests() sums them.
  * Digests are keyed by schema-qualified table name, not OID.
+ *
+ * Elevated paths (issue 10 section 1):
+ *	- ti_digest_trigger runs as the writing role (often a tenant member) and
+ *	  appends to tenant_iso.digests, which that role may not write, by a
+ *	  direct heap insert: no SQL, no permission check, no name resolution
+ *	  (the table is found by namespace and relation name lookups in the
+ *	  catalogs, the tracked table by its schema-qualified name).  Column
+ *	  values are encoded through functions found by type OID only.
+ *	- ti_rebuild_digests (from track(), as its caller; track() is pinned by
+ *	  its SET clause) and ti_verify (verify(), also called by validate()
+ *	  as the extension owner, and by administrators whose search_path may
+ *	  name tenant-writable schemas) run SPI on tenant_iso.digests,
+ *	  tenant_iso.tracked and tenant_iso.verify_runs: each pins
+ *	  search_path = pg_catalog, pg_temp (ti_pin_search_path) for its whole
+ *	  body, popped on return and by (sub)transaction abort on error, and
+ *	  its SQL is schema-qualified, operators and casts included.
+ *	- ti_bucket_digests and ti_bucket_rows, run by a peer's session (see
+ *	  peer.c, which pins that session's search_path), and the scans of
+ *	  verify_one read tables by direct heap access, with no name resolution.
+ *	- untrack() and compact_digests() are SQL functions with
+ *	  SET search_path = pg_catalog, pg_temp, so their operators resolve in
+ *	  pg_catalog only (functions and operators are never looked up in
+ *	  pg_temp).
  */
 #include "postgres.h"
 
@@ -54,6 +77,7 @@
 #include "catalog/pg_type_d.h"
 
 #include "digest.h"
+#include "elevated.h"
 #include "tenant_iso.h"
 
 /* How a column's value is encoded (the same on every node). */
@@ -750,10 +774,11 @@ ti_rebuild_digests(PG_FUNCTION_ARGS)
 	HTAB	   *hash;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
+	int			nestlevel = ti_pin_search_path();
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(relname);
-	if (SPI_execute_with_args("DELETE FROM tenant_iso.digests WHERE relname = $1",
+	if (SPI_execute_with_args("DELETE FROM tenant_iso.digests WHERE relname OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clear digests");
 	SPI_finish();
@@ -773,6 +798,7 @@ ti_rebuild_digests(PG_FUNCTION_ARGS)
 		PG_END_TRY();
 	}
 	write_deltas(relname, hash);
+	ti_unpin_search_path(nestlevel);
 	PG_RETURN_INT64((int64) hash_get_num_entries(hash));
 }
 
@@ -922,14 +948,16 @@ ti_verify(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	uint64		i;
 	MemoryContext outer;
+	int			nestlevel;
 
 	InitMaterializedSRF(fcinfo, 0);
+	nestlevel = ti_pin_search_path();
 
 	/* one snapshot for the tables and the stored digests */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	outer = CurrentMemoryContext;
 	SPI_connect();
-	if (SPI_execute("SELECT rel::oid, relname FROM tenant_iso.tracked ORDER BY relname", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT rel::pg_catalog.oid, relname FROM tenant_iso.tracked ORDER BY relname", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tracked tables");
 	/* SPI leaves its own context current; the list must outlive it */
 	MemoryContextSwitchTo(outer);
@@ -977,6 +1005,7 @@ ti_verify(PG_FUNCTION_ARGS)
 		}
 		SPI_finish();
 	}
+	ti_unpin_search_path(nestlevel);
 	return (Datum) 0;
 }
 

@@ -2,6 +2,12 @@
  * src/validate.c
  *	  Settings of the architecture validation (validate(), drift()).  The
  *	  checks themselves are SQL over the catalogs, in the install script.
+ *
+ * Elevated paths: none in C.  validate(), drift() and baseline_save() are
+ * SECURITY DEFINER SQL functions (run as the extension owner) with
+ * SET search_path = pg_catalog, pg_temp; the settings here are read by them
+ * through current_setting(), with no name resolution of their own.
+ * validate() calls verify() (digest.c), which pins search_path itself.
  */
 #include "postgres.h"
 
