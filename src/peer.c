@@ -12,12 +12,31 @@
  * connection uses a connect timeout and never reports the conninfo, which
  * may hold a password.  Bytes received are counted for the benchmark
  * (tenant_iso._peer_bytes()).
+ *
+ * Elevated paths (issue 10 section 1):
+ *	- ti_diff_peer and ti_repair_from_peer run as their caller (an
+ *	  administrator, who may read and write every tenant's rows), often
+ *	  with a search_path that names tenant-writable schemas.  Each pins
+ *	  search_path = pg_catalog, pg_temp (ti_pin_search_path) for its whole
+ *	  body, popped on return and by (sub)transaction abort on error, so the
+ *	  local SPI (listing rows, deleting and inserting repaired rows) and
+ *	  anything it fires resolve no name through the caller's path.  Their
+ *	  SQL is schema-qualified as well: functions, casts, operators (a key
+ *	  column is compared with its primary key index's own equality
+ *	  operator, named with its schema) and the table.
+ *	- The peer's session runs our SQL as the peer role: peer_connect merges
+ *	  options=-csearch_path=pg_catalog into the caller's conninfo (after the
+ *	  caller's own options, so it overrides any search_path there and the
+ *	  role's or database's default), and the SQL sent is the same qualified
+ *	  SQL.  The session is new, so it has no temporary objects to find.
  */
 #include "postgres.h"
 
 #include "libpq-fe.h"
 
+#include "access/stratnum.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -26,12 +45,14 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 
 #include "digest.h"
+#include "elevated.h"
 #include "tenant_iso.h"
 
 static int64 peer_bytes = 0;
@@ -65,13 +86,25 @@ scrub(const char *msg, const char *secret)
 	return out.data;
 }
 
+/* What the peer's session must run with, whatever the conninfo says. */
+#define PEER_OPTIONS "-csearch_path=pg_catalog"
+
+/*
+ * Connect to the peer.  The caller's conninfo is parsed and passed on
+ * keyword by keyword (so a connect_timeout or application_name of its own
+ * overrides ours), with PEER_OPTIONS appended to its options: the last -c
+ * for a setting wins, and a client option outranks the peer role's and
+ * database's defaults.
+ */
 static PGconn *
 peer_connect(const char *conninfo)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"10", "tenant_iso peer", conninfo, NULL};
 	PQconninfoOption *opts;
 	PQconninfoOption *o;
+	const char **keys;
+	const char **vals;
+	const char *user_options = NULL;
+	int			n = 0;
 	char	   *password = NULL;
 	char	   *parse_error = NULL;
 	PGconn	   *conn;
@@ -88,11 +121,36 @@ peer_connect(const char *conninfo)
 				 errdetail("The peer's connection string is malformed.")));
 	}
 	for (o = opts; o->keyword; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+		n++;
+	keys = palloc0(sizeof(char *) * (n + 4));
+	vals = palloc0(sizeof(char *) * (n + 4));
+	n = 0;
+	keys[n] = "connect_timeout";
+	vals[n++] = "10";
+	keys[n] = "application_name";
+	vals[n++] = "tenant_iso peer";
+	for (o = opts; o->keyword; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "password") == 0 && o->val[0])
 			password = pstrdup(o->val);
-	PQconninfoFree(opts);
+		if (strcmp(o->keyword, "options") == 0)
+		{
+			user_options = o->val;
+			continue;
+		}
+		keys[n] = pstrdup(o->keyword);
+		vals[n++] = pstrdup(o->val);
+	}
+	keys[n] = "options";
+	vals[n++] = (user_options && user_options[0]) ?
+		psprintf("%s %s", user_options, PEER_OPTIONS) : PEER_OPTIONS;
+	keys[n] = NULL;
+	vals[n] = NULL;
 
-	conn = PQconnectdbParams(keys, vals, 1);
+	conn = PQconnectdbParams(keys, vals, 0);
+	PQconninfoFree(opts);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
@@ -163,14 +221,61 @@ key_columns_sql(Oid relid)
 	return s.data;
 }
 
+/*
+ * "t.k1 OPERATOR(nsp.=) r.k1 AND ...": each primary key column compared
+ * with the equality operator of its index's operator family, named with
+ * its schema, so that no search_path picks the operator (the key type's
+ * may live outside pg_catalog) and the index still serves the comparison.
+ */
+static char *
+key_match_sql(Oid relid, const char *left, const char *right)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	StringInfoData s;
+	int			i;
+
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
+	idx = relation_open(pk, AccessShareLock);
+	initStringInfo(&s);
+	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
+	{
+		const char *col = quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
+																  idx->rd_index->indkey.values[i] - 1)->attname));
+		Oid			eq = get_opfamily_member(idx->rd_opfamily[i], idx->rd_opcintype[i],
+											 idx->rd_opcintype[i], BTEqualStrategyNumber);
+		HeapTuple	optup;
+		Form_pg_operator op;
+
+		if (!OidIsValid(eq))
+			elog(ERROR, "no equality operator for primary key column %s", col);
+		optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(eq));
+		if (!HeapTupleIsValid(optup))
+			elog(ERROR, "cache lookup failed for operator %u", eq);
+		op = (Form_pg_operator) GETSTRUCT(optup);
+		appendStringInfo(&s, "%s%s.%s OPERATOR(%s.%s) %s.%s", i ? " AND " : "",
+						 left, col, quote_identifier(get_namespace_name(op->oprnamespace)),
+						 NameStr(op->oprname), right, col);
+		ReleaseSysCache(optup);
+	}
+	relation_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return s.data;
+}
+
 /* SQL that lists (tenant, key jsonb, row hash) of some buckets; $1..$4 */
 static char *
 rows_sql(const char *relname, const char *keycols)
 {
-	return psprintf("SELECT b.tenant_id, (SELECT to_jsonb(k) FROM (SELECT %s) k)::text, "
-					"encode(b.rowhash, 'hex') "
-					"FROM tenant_iso._bucket_rows($1, $2::text[], $3, $4::int[]) b "
-					"JOIN %s t ON t.tableoid = b.leaf AND t.ctid = b.tid",
+	return psprintf("SELECT b.tenant_id, (SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text, "
+					"pg_catalog.encode(b.rowhash, 'hex') "
+					"FROM tenant_iso._bucket_rows($1, $2::pg_catalog.text[], $3::pg_catalog.int4, $4::pg_catalog.int4[]) b "
+					"JOIN %s t ON t.tableoid OPERATOR(pg_catalog.=) b.leaf "
+					"AND t.ctid OPERATOR(pg_catalog.=) b.tid",
 					keycols, relname);
 }
 
@@ -285,7 +390,8 @@ differing_buckets(Oid relid, const char *relname, PGconn *conn, List *tenants, i
 	params[1] = tenants ? text_array_literal(tenants) : NULL;
 	params[2] = nb;
 	peer_send(conn, "SELECT tenant_id, bucket, fingerprint "
-			  "FROM tenant_iso._bucket_digests($1, $2::text[], $3)", 3, params);
+			  "FROM tenant_iso._bucket_digests($1, $2::pg_catalog.text[], $3::pg_catalog.int4)",
+			  3, params);
 	local = ti_live_digests(relid, tenants, nbuckets);
 	res = peer_wait(conn);
 
@@ -489,6 +595,7 @@ ti_diff_peer(PG_FUNCTION_ARGS)
 	PGconn	   *conn;
 	List	   *volatile diffs = NIL;
 	ListCell   *lc;
+	int			nestlevel;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -499,6 +606,7 @@ ti_diff_peer(PG_FUNCTION_ARGS)
 	tenant = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	InitMaterializedSRF(fcinfo, 0);
 	peer_bytes = 0;
+	nestlevel = ti_pin_search_path();
 
 	conn = peer_connect(peer);
 	PG_TRY();
@@ -522,6 +630,7 @@ ti_diff_peer(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(d->status);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	ti_unpin_search_path(nestlevel);
 	return (Datum) 0;
 }
 
@@ -559,8 +668,9 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	List	   *volatile diffs = NIL;
 	ListCell   *lc;
 	char	   *relname;
-	char	   *keycols;
+	char	   *keymatch;
 	char	   *cols;
+	int			nestlevel;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -575,8 +685,9 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("repair_from_peer() needs a writable node"),
 				 errhint("Use dry_run => true to only report.")));
+	nestlevel = ti_pin_search_path();
 	relname = ti_qualified_name(relid);
-	keycols = key_columns_sql(relid);
+	keymatch = key_match_sql(relid, "t", "r");
 	cols = insert_columns_sql(relid);
 	InitMaterializedSRF(fcinfo, 0);
 	peer_bytes = 0;
@@ -585,14 +696,16 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		const char *only = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-		char	   *fetch = psprintf("SELECT to_jsonb(t)::text FROM %s%s t WHERE (%s) = "
-									 "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
-									 only, relname, keycols, keycols, relname);
-		char	   *del = psprintf("DELETE FROM %s%s t WHERE (%s) = "
-								   "(SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) t)",
-								   only, relname, keycols, keycols, relname);
+		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t)::pg_catalog.text FROM %s%s t, "
+									 "pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) r "
+									 "WHERE %s",
+									 only, relname, relname, keymatch);
+		char	   *del = psprintf("DELETE FROM %s%s t "
+								   "USING pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) r "
+								   "WHERE %s",
+								   only, relname, relname, keymatch);
 		char	   *ins = psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
-								   "SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb)",
+								   "SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb)",
 								   relname, cols, cols, relname);
 
 		diffs = compute_diff(relid, conn, tenant);
@@ -657,6 +770,7 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 		PQfinish(conn);
 	}
 	PG_END_TRY();
+	ti_unpin_search_path(nestlevel);
 	return (Datum) 0;
 }
 
