@@ -7,7 +7,8 @@
  * SECURITY DEFINER SQL functions (run as the extension owner) with
  * SET search_path = pg_catalog, pg_temp; the settings here are read by them
  * through current_setting(), with no name resolution of their own.
- * validate() calls verify() (digest.c), which pins search_path itself.
+ * validate() reads what verify() recorded (tenant_iso.verify_runs); it does
+ * not call verify(), whose own SPI pins search_path (digest.c).
  */
 #include "postgres.h"
 
