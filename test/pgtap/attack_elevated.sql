@@ -42,7 +42,7 @@ END
 $$;
 CREATE EXTENSION IF NOT EXISTS dblink;
 
-SELECT plan(36);
+SELECT plan(37);
 
 CREATE ROLE ae_evil;
 SELECT tenant_iso.create_tenant('ae_t');
@@ -272,6 +272,10 @@ SET search_path = ae_shadow, public, pg_catalog;
 INSERT INTO public.ae_out SELECT 'rewrap', tenant_iso.rewrap_keys()::pg_catalog.text;
 INSERT INTO public.ae_out SELECT 'shred', tenant_iso.shred_tenant('ae_s')::pg_catalog.text;
 INSERT INTO public.ae_out SELECT 'track', tenant_iso.track('public.ae_r'::pg_catalog.regclass)::pg_catalog.text;
+-- track()'s SET clause pins its call of _rebuild_digests(); called directly
+-- (a superuser may), the C function must pin for itself
+INSERT INTO public.ae_out SELECT 'rebuild',
+	(tenant_iso._rebuild_digests('public.ae_r'::pg_catalog.regclass) OPERATOR(pg_catalog.>) 0)::pg_catalog.text;
 INSERT INTO public.ae_out SELECT 'verify', pg_catalog.string_agg(v.ok::pg_catalog.text, ',')
 	FROM tenant_iso.verify('public.ae_r'::pg_catalog.regclass) v;
 INSERT INTO public.ae_out SELECT 'compact', (tenant_iso.compact_digests() OPERATOR(pg_catalog.>=) 0)::pg_catalog.text;
@@ -286,7 +290,7 @@ INSERT INTO public.ae_out SELECT 'reencrypt',
 RESET search_path;
 
 SELECT is((SELECT count(*)::int FROM public.ae_log), 0,
-	'no shadow ran during rewrap, shred, track, verify, compact, protect, unprotect, validate, baseline_save, drift, reencrypt');
+	'no shadow ran during rewrap, shred, track, _rebuild_digests, verify, compact, protect, unprotect, validate, baseline_save, drift, reencrypt');
 SELECT is((SELECT array_agg(DISTINCT who ORDER BY who) FROM public.ae_log), NULL,
 	'no role (administrator, table owner in the worker) ran a shadow');
 SELECT is((SELECT val FROM public.ae_out WHERE step = 'rewrap'), '0', 'rewrap_keys() ran (nothing under a previous master key)');
@@ -294,6 +298,7 @@ SELECT is((SELECT val FROM public.ae_out WHERE step = 'shred'), '2', 'shred_tena
 SELECT is((SELECT count(*)::int FROM tenant_iso.data_keys WHERE tenant_id = 'ae_s' AND state <> 'destroyed'), 0,
 	'no key of ae_s is left');
 SELECT is((SELECT count(*)::int FROM tenant_iso.tracked WHERE rel = 'public.ae_r'::regclass), 1, 'track() registered ae_r');
+SELECT is((SELECT val FROM public.ae_out WHERE step = 'rebuild'), 'true', '_rebuild_digests() rebuilt ae_r''s digests');
 SELECT is((SELECT val FROM public.ae_out WHERE step = 'verify'), 'true', 'verify() ran and found ae_r clean');
 SELECT is((SELECT count(*)::int FROM tenant_iso.verify_runs WHERE relname = 'public.ae_r' AND ok), 1,
 	'verify() recorded its run');
@@ -344,6 +349,7 @@ SELECT is((SELECT count(*)::int FROM public.ae_log), 0,
 	'no shadow ran in diff_peer()/repair_from_peer(): locally (SPI, trigger, domain check) or in the peer''s session');
 
 -- untrack() last, still under the hostile path
+DELETE FROM public.ae_log;
 SET search_path = ae_shadow, public, pg_catalog;
 INSERT INTO public.ae_out SELECT 'untrack', tenant_iso.untrack('public.ae_r'::pg_catalog.regclass)::pg_catalog.text;
 RESET search_path;
