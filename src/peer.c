@@ -191,49 +191,21 @@ peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 	return res;
 }
 
-static char *
-key_columns_sql(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
-	StringInfoData s;
-	List	   *cols;
-	ListCell   *lc;
-
-	if (!OidIsValid(pk))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
-	cols = NIL;
-	{
-		Relation	idx = relation_open(pk, AccessShareLock);
-		int			i;
-
-		for (i = 0; i < idx->rd_index->indnkeyatts; i++)
-			cols = lappend(cols, pstrdup(NameStr(TupleDescAttr(RelationGetDescr(rel),
-															   idx->rd_index->indkey.values[i] - 1)->attname)));
-		relation_close(idx, AccessShareLock);
-	}
-	table_close(rel, AccessShareLock);
-	initStringInfo(&s);
-	foreach(lc, cols)
-		appendStringInfo(&s, "%st.%s", s.len ? ", " : "", quote_identifier(lfirst(lc)));
-	return s.data;
-}
-
 /*
- * "t.k1 OPERATOR(nsp.=) r.k1 AND ...": each primary key column compared
- * with the equality operator of its index's operator family, named with
- * its schema, so that no search_path picks the operator (the key type's
- * may live outside pg_catalog) and the index still serves the comparison.
+ * SQL for a table's primary key, each part only if asked for: *cols
+ * "t.k1, t.k2" and *match "t.k1 OPERATOR(nsp.=) r.k1 AND ...".  Each column is compared
+ * with the equality operator of its index's operator family, named with its
+ * schema, so that no search_path picks the operator (the key type's may live
+ * outside pg_catalog) and the index still serves the comparison.
  */
-static char *
-key_match_sql(Oid relid, const char *left, const char *right)
+static void
+key_sql(Oid relid, char **cols, char **match)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	Oid			pk = RelationGetPrimaryKeyIndex(rel);
 	Relation	idx;
-	StringInfoData s;
+	StringInfoData c;
+	StringInfoData m;
 	int			i;
 
 	if (!OidIsValid(pk))
@@ -241,30 +213,38 @@ key_match_sql(Oid relid, const char *left, const char *right)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
 	idx = relation_open(pk, AccessShareLock);
-	initStringInfo(&s);
+	initStringInfo(&c);
+	initStringInfo(&m);
 	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
 	{
 		const char *col = quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
 																  idx->rd_index->indkey.values[i] - 1)->attname));
-		Oid			eq = get_opfamily_member(idx->rd_opfamily[i], idx->rd_opcintype[i],
-											 idx->rd_opcintype[i], BTEqualStrategyNumber);
+		Oid			eq;
 		HeapTuple	optup;
 		Form_pg_operator op;
 
+		appendStringInfo(&c, "%st.%s", i ? ", " : "", col);
+		if (match == NULL)
+			continue;
+		eq = get_opfamily_member(idx->rd_opfamily[i], idx->rd_opcintype[i],
+								 idx->rd_opcintype[i], BTEqualStrategyNumber);
 		if (!OidIsValid(eq))
 			elog(ERROR, "no equality operator for primary key column %s", col);
 		optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(eq));
 		if (!HeapTupleIsValid(optup))
 			elog(ERROR, "cache lookup failed for operator %u", eq);
 		op = (Form_pg_operator) GETSTRUCT(optup);
-		appendStringInfo(&s, "%s%s.%s OPERATOR(%s.%s) %s.%s", i ? " AND " : "",
-						 left, col, quote_identifier(get_namespace_name(op->oprnamespace)),
-						 NameStr(op->oprname), right, col);
+		appendStringInfo(&m, "%st.%s OPERATOR(%s.%s) r.%s", i ? " AND " : "",
+						 col, quote_identifier(get_namespace_name(op->oprnamespace)),
+						 NameStr(op->oprname), col);
 		ReleaseSysCache(optup);
 	}
 	relation_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
-	return s.data;
+	if (cols)
+		*cols = c.data;
+	if (match)
+		*match = m.data;
 }
 
 /* SQL that lists (tenant, key jsonb, row hash) of some buckets; $1..$4 */
@@ -452,7 +432,7 @@ static List *
 compute_diff(Oid relid, PGconn *conn, const char *tenant)
 {
 	char	   *relname = ti_qualified_name(relid);
-	char	   *keycols = key_columns_sql(relid);
+	char	   *keycols;
 	List	   *tenants = NIL;
 	List	   *buckets;
 	ListCell   *lc;
@@ -464,6 +444,8 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 				i,
 				j,
 				r;
+
+	key_sql(relid, &keycols, NULL);
 
 	/* round 1: one fingerprint per tenant */
 	buckets = differing_buckets(relid, relname, conn, tenant ? list_make1(pstrdup(tenant)) : NIL, 1);
@@ -687,7 +669,7 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 				 errhint("Use dry_run => true to only report.")));
 	nestlevel = ti_pin_search_path();
 	relname = ti_qualified_name(relid);
-	keymatch = key_match_sql(relid, "t", "r");
+	key_sql(relid, NULL, &keymatch);
 	cols = insert_columns_sql(relid);
 	InitMaterializedSRF(fcinfo, 0);
 	peer_bytes = 0;
