@@ -122,62 +122,55 @@ SET ROLE ae_evil;
 RESET search_path;
 -- the reencrypt worker and the peer's session run as other roles
 GRANT USAGE ON SCHEMA ae_shadow TO PUBLIC;
-CREATE FUNCTION ae_shadow.ae_textne(text, text) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('text <>'); RETURN pg_catalog.textne($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = ae_shadow.ae_textne);
-CREATE FUNCTION ae_shadow.ae_oideq(oid, oid) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('oid ='); RETURN pg_catalog.oideq($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = ae_shadow.ae_oideq);
-CREATE FUNCTION ae_shadow.ae_regclasseq(regclass, regclass) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('regclass ='); RETURN pg_catalog.oideq($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = ae_shadow.ae_regclasseq);
-CREATE FUNCTION ae_shadow.ae_tideq(tid, tid) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('tid ='); RETURN pg_catalog.tideq($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.= (LEFTARG = tid, RIGHTARG = tid, FUNCTION = ae_shadow.ae_tideq);
-CREATE FUNCTION ae_shadow.ae_nameeq(name, name) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('name ='); RETURN pg_catalog.nameeq($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.= (LEFTARG = name, RIGHTARG = name, FUNCTION = ae_shadow.ae_nameeq);
-CREATE FUNCTION ae_shadow.ae_int8eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('bigint ='); RETURN pg_catalog.int8eq($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = ae_shadow.ae_int8eq);
-CREATE FUNCTION ae_shadow.ae_int8ne(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('bigint <>'); RETURN pg_catalog.int8ne($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.<> (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = ae_shadow.ae_int8ne);
-CREATE FUNCTION ae_shadow.ae_byteaeq(bytea, bytea) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('bytea ='); RETURN pg_catalog.byteaeq($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.= (LEFTARG = bytea, RIGHTARG = bytea, FUNCTION = ae_shadow.ae_byteaeq);
-CREATE FUNCTION ae_shadow.ae_byteane(bytea, bytea) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('bytea <>'); RETURN pg_catalog.byteane($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.<> (LEFTARG = bytea, RIGHTARG = bytea, FUNCTION = ae_shadow.ae_byteane);
-CREATE FUNCTION ae_shadow.ae_textcat(text, text) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('text ||'); RETURN pg_catalog.textcat($1, $2); END $b$;
-CREATE OPERATOR ae_shadow.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = ae_shadow.ae_textcat);
-CREATE FUNCTION ae_shadow.lower(text) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('lower'); RETURN pg_catalog.lower($1); END $b$;
-CREATE FUNCTION ae_shadow.upper(text) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('upper'); RETURN pg_catalog.upper($1); END $b$;
-CREATE FUNCTION ae_shadow.length(text) RETURNS int LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('length'); RETURN pg_catalog.length($1); END $b$;
-CREATE FUNCTION ae_shadow.repeat(text, int) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('repeat'); RETURN pg_catalog.repeat($1, $2); END $b$;
-CREATE FUNCTION ae_shadow.encode(bytea, text) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('encode'); RETURN pg_catalog.encode($1, $2); END $b$;
-CREATE FUNCTION ae_shadow.decode(text, text) RETURNS bytea LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('decode'); RETURN pg_catalog.decode($1, $2); END $b$;
-CREATE FUNCTION ae_shadow.digest(bytea, text) RETURNS bytea LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('digest'); RETURN pg_catalog.sha256($1); END $b$;
-CREATE FUNCTION ae_shadow.digest(text, text) RETURNS bytea LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('digest'); RETURN pg_catalog.sha256(pg_catalog.convert_to($1, 'UTF8')); END $b$;
-CREATE FUNCTION ae_shadow.sha256(bytea) RETURNS bytea LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('sha256'); RETURN pg_catalog.sha256($1); END $b$;
-CREATE FUNCTION ae_shadow.current_setting(text) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('current_setting'); RETURN pg_catalog.current_setting($1); END $b$;
-CREATE FUNCTION ae_shadow.to_jsonb(anyelement) RETURNS jsonb LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('to_jsonb'); RETURN pg_catalog.to_jsonb($1); END $b$;
-CREATE FUNCTION ae_shadow.jsonb_populate_record(anyelement, jsonb) RETURNS anyelement LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('jsonb_populate_record'); RETURN pg_catalog.jsonb_populate_record($1, $2); END $b$;
-CREATE FUNCTION ae_shadow.pg_has_role(oid, oid, text) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('pg_has_role'); RETURN pg_catalog.pg_has_role($1, $2, $3); END $b$;
+-- operators: (operator, argument type, result type, function it wraps)
+DO $d$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT * FROM (VALUES
+		('<>', 'text', 'boolean', 'textne'), ('=', 'oid', 'boolean', 'oideq'),
+		('=', 'regclass', 'boolean', 'oideq'), ('=', 'tid', 'boolean', 'tideq'),
+		('=', 'name', 'boolean', 'nameeq'), ('=', 'bigint', 'boolean', 'int8eq'),
+		('<>', 'bigint', 'boolean', 'int8ne'), ('=', 'bytea', 'boolean', 'byteaeq'),
+		('<>', 'bytea', 'boolean', 'byteane'), ('||', 'text', 'text', 'textcat')) v(op, arg, res, fn)
+	LOOP
+		EXECUTE format('CREATE FUNCTION ae_shadow.%I(%s, %s) RETURNS %s LANGUAGE plpgsql AS $b$ '
+					   'BEGIN PERFORM ae_shadow.ae_trap(%L); RETURN pg_catalog.%I($1, $2); END $b$',
+					   'ae_' || r.fn || '_' || r.arg, r.arg, r.arg, r.res, r.arg || ' ' || r.op, r.fn);
+		EXECUTE format('CREATE OPERATOR ae_shadow.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = ae_shadow.%I)',
+					   r.op, r.arg, r.arg, 'ae_' || r.fn || '_' || r.arg);
+	END LOOP;
+	-- functions: (schema, name, arguments, result, the call it wraps)
+	FOR r IN SELECT * FROM (VALUES
+		('ae_shadow', 'lower', 'text', 'text', 'pg_catalog.lower($1)'),
+		('ae_shadow', 'upper', 'text', 'text', 'pg_catalog.upper($1)'),
+		('ae_shadow', 'length', 'text', 'int', 'pg_catalog.length($1)'),
+		('ae_shadow', 'repeat', 'text, int', 'text', 'pg_catalog.repeat($1, $2)'),
+		('ae_shadow', 'encode', 'bytea, text', 'text', 'pg_catalog.encode($1, $2)'),
+		('ae_shadow', 'decode', 'text, text', 'bytea', 'pg_catalog.decode($1, $2)'),
+		('ae_shadow', 'digest', 'bytea, text', 'bytea', 'pg_catalog.sha256($1)'),
+		('ae_shadow', 'digest', 'text, text', 'bytea', 'pg_catalog.sha256(pg_catalog.convert_to($1, ''UTF8''))'),
+		('ae_shadow', 'sha256', 'bytea', 'bytea', 'pg_catalog.sha256($1)'),
+		('ae_shadow', 'current_setting', 'text', 'text', 'pg_catalog.current_setting($1)'),
+		('ae_shadow', 'to_jsonb', 'anyelement', 'jsonb', 'pg_catalog.to_jsonb($1)'),
+		('ae_shadow', 'jsonb_populate_record', 'anyelement, jsonb', 'anyelement',
+		 'pg_catalog.jsonb_populate_record($1, $2)'),
+		('ae_shadow', 'pg_has_role', 'oid, oid, text', 'boolean', 'pg_catalog.pg_has_role($1, $2, $3)'),
+		-- copies in public, exact signatures only (they win wherever public
+		-- comes before pg_catalog; a looser one would catch this file's SQL)
+		('public', 'lower', 'text', 'text', 'pg_catalog.lower($1)'),
+		('public', 'encode', 'bytea, text', 'text', 'pg_catalog.encode($1, $2)'),
+		('public', 'to_jsonb', 'anyelement', 'jsonb', 'pg_catalog.to_jsonb($1)')) v(nsp, name, args, res, body)
+	LOOP
+		EXECUTE format('CREATE FUNCTION %I.%I(%s) RETURNS %s LANGUAGE plpgsql AS $b$ '
+					   'BEGIN PERFORM ae_shadow.ae_trap(%L); RETURN %s; END $b$',
+					   r.nsp, r.name, r.args, r.res, r.nsp || '.' || r.name, r.body);
+	END LOOP;
+END
+$d$;
+CREATE FUNCTION public.ae_textne(text, text) RETURNS boolean LANGUAGE plpgsql AS $b$
+	BEGIN PERFORM ae_shadow.ae_trap('public text <>'); RETURN pg_catalog.textne($1, $2); END $b$;
+CREATE OPERATOR public.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = public.ae_textne);
 CREATE FUNCTION ae_shadow.ae_count(bigint) RETURNS bigint LANGUAGE plpgsql AS $b$
 	BEGIN PERFORM ae_shadow.ae_trap('count'); RETURN pg_catalog.int8inc($1); END $b$;
 CREATE AGGREGATE ae_shadow.count(*) (sfunc = ae_shadow.ae_count, stype = bigint, initcond = '0');
@@ -190,17 +183,6 @@ CREATE DOMAIN ae_shadow.text AS pg_catalog.text CHECK (ae_shadow.ae_chk(VALUE));
 CREATE DOMAIN ae_shadow.jsonb AS pg_catalog.jsonb CHECK (ae_shadow.ae_chk(VALUE));
 CREATE DOMAIN ae_shadow.oid AS pg_catalog.oid CHECK (ae_shadow.ae_chk(VALUE));
 CREATE DOMAIN ae_shadow.int4 AS pg_catalog.int4 CHECK (ae_shadow.ae_chk(VALUE));
--- copies in public, exact signatures only (they win wherever public comes
--- before pg_catalog; a looser one would also catch this file's own SQL)
-CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('public.lower'); RETURN pg_catalog.lower($1); END $b$;
-CREATE FUNCTION public.encode(bytea, text) RETURNS text LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('public.encode'); RETURN pg_catalog.encode($1, $2); END $b$;
-CREATE FUNCTION public.to_jsonb(anyelement) RETURNS jsonb LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('public.to_jsonb'); RETURN pg_catalog.to_jsonb($1); END $b$;
-CREATE FUNCTION public.ae_textne(text, text) RETURNS boolean LANGUAGE plpgsql AS $b$
-	BEGIN PERFORM ae_shadow.ae_trap('public text <>'); RETURN pg_catalog.textne($1, $2); END $b$;
-CREATE OPERATOR public.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = public.ae_textne);
 CREATE AGGREGATE public.count(*) (sfunc = ae_shadow.ae_count, stype = bigint, initcond = '0');
 RESET ROLE;
 
@@ -248,7 +230,7 @@ SET search_path = ae_shadow, public, pg_catalog;
 SELECT lower('X'), public.ae_check(1), '{}'::jsonb, count(*) FROM (VALUES (1)) v \g /dev/null
 RESET search_path;
 SELECT is((SELECT array_agg(DISTINCT fn ORDER BY fn) FROM public.ae_log),
-	ARRAY['cast pg_catalog.jsonb', 'count', 'lower', 'text ='],
+	ARRAY['ae_shadow.lower', 'cast pg_catalog.jsonb', 'count', 'text ='],
 	'the new shadows (lower, count, a cast to a shadow domain) and the owner''s unqualified code are live');
 RESET ROLE;
 DELETE FROM public.ae_log;
@@ -280,17 +262,23 @@ INSERT INTO public.ae_out SELECT 'verify', pg_catalog.string_agg(v.ok::pg_catalo
 	FROM tenant_iso.verify('public.ae_r'::pg_catalog.regclass) v;
 INSERT INTO public.ae_out SELECT 'compact', (tenant_iso.compact_digests() OPERATOR(pg_catalog.>=) 0)::pg_catalog.text;
 INSERT INTO public.ae_out SELECT 'protect', tenant_iso.protect('public.ae_p'::pg_catalog.regclass)::pg_catalog.text;
+INSERT INTO public.ae_out SELECT 'protected', pg_catalog.count(*)::pg_catalog.text
+	FROM tenant_iso.protected p WHERE p.rel OPERATOR(pg_catalog.=) 'public.ae_p'::pg_catalog.regclass;
 INSERT INTO public.ae_out SELECT 'unprotect', tenant_iso.unprotect('public.ae_p'::pg_catalog.regclass)::pg_catalog.text;
+INSERT INTO public.ae_out SELECT 'unprotected', pg_catalog.count(*)::pg_catalog.text
+	FROM tenant_iso.protected p WHERE p.rel OPERATOR(pg_catalog.=) 'public.ae_p'::pg_catalog.regclass;
 INSERT INTO public.ae_out SELECT 'validate', (pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)::pg_catalog.text
 	FROM tenant_iso.validate();
 INSERT INTO public.ae_out SELECT 'baseline', tenant_iso.baseline_save('ae')::pg_catalog.text;
 INSERT INTO public.ae_out SELECT 'drift', pg_catalog.count(*)::pg_catalog.text FROM tenant_iso.drift('ae');
 INSERT INTO public.ae_out SELECT 'reencrypt',
 	tenant_iso.reencrypt('public.ae_enc'::pg_catalog.regclass, 'secret', 'ae', 2)::pg_catalog.text;
+-- the sql_drop event trigger (_on_drop, SECURITY DEFINER) runs here
+DROP TABLE public.ae_p;
 RESET search_path;
 
 SELECT is((SELECT count(*)::int FROM public.ae_log), 0,
-	'no shadow ran during rewrap, shred, track, _rebuild_digests, verify, compact, protect, unprotect, validate, baseline_save, drift, reencrypt');
+	'no shadow ran during rewrap, shred, track, _rebuild_digests, verify, compact, protect, unprotect, validate, baseline_save, drift, reencrypt, DROP TABLE');
 SELECT is((SELECT array_agg(DISTINCT who ORDER BY who) FROM public.ae_log), NULL,
 	'no role (administrator, table owner in the worker) ran a shadow');
 SELECT is((SELECT val FROM public.ae_out WHERE step = 'rewrap'), '0', 'rewrap_keys() ran (nothing under a previous master key)');
@@ -303,8 +291,9 @@ SELECT is((SELECT val FROM public.ae_out WHERE step = 'verify'), 'true', 'verify
 SELECT is((SELECT count(*)::int FROM tenant_iso.verify_runs WHERE relname = 'public.ae_r' AND ok), 1,
 	'verify() recorded its run');
 SELECT is((SELECT val FROM public.ae_out WHERE step = 'compact'), 'true', 'compact_digests() ran');
-SELECT is((SELECT count(*)::int FROM tenant_iso.protected WHERE rel = 'public.ae_p'::regclass), 0,
-	'protect() then unprotect() ran and left ae_p unprotected');
+SELECT is((SELECT val FROM public.ae_out WHERE step = 'protected')
+		|| (SELECT val FROM public.ae_out WHERE step = 'unprotected'),
+	'10', 'protect() protected ae_p, then unprotect() released it');
 SELECT is((SELECT val FROM public.ae_out WHERE step = 'validate'), 'true', 'validate() ran and reported findings');
 SELECT ok((SELECT count(*) FROM tenant_iso.baselines WHERE name = 'ae') > 0, 'baseline_save() stored baseline ae');
 SELECT ok((SELECT val FROM public.ae_out WHERE step = 'drift') IS NOT NULL, 'drift() ran');
@@ -382,7 +371,7 @@ SELECT * FROM finish();
 DO $$ BEGIN
 	EXECUTE format('ALTER DATABASE %I RESET search_path', current_database());
 END $$;
-DROP TABLE public.ae_r, public.ae_p, public.ae_enc;
+DROP TABLE public.ae_r, public.ae_enc;
 DROP DOMAIN public.ae_key;
 DROP FUNCTION public.ae_check(int), public.ae_audit();
 DELETE FROM tenant_iso.baselines WHERE name = 'ae';
