@@ -37,6 +37,29 @@
  * transaction with a plain heap insert (the table has no index), so
  * concurrent writers never wait on each other; compact_digests() sums them.
  * Digests are keyed by schema-qualified table name, not OID.
+ *
+ * Elevated paths (issue 10 section 1):
+ *	- ti_digest_trigger runs as the writing role (often a tenant member) and
+ *	  appends to tenant_iso.digests, which that role may not write, by a
+ *	  direct heap insert: no SQL, no permission check, no name resolution
+ *	  (the table is found by namespace and relation name lookups in the
+ *	  catalogs, the tracked table by its schema-qualified name).  Column
+ *	  values are encoded through functions found by type OID only.
+ *	- ti_rebuild_digests (from track(), as its caller; track() is pinned by
+ *	  its SET clause) and ti_verify (verify(), also called by validate()
+ *	  as the extension owner, and by administrators whose search_path may
+ *	  name tenant-writable schemas) run SPI on tenant_iso.digests,
+ *	  tenant_iso.tracked and tenant_iso.verify_runs: each pins
+ *	  search_path = pg_catalog, pg_temp (ti_pin_search_path) for its whole
+ *	  body, popped on return and by (sub)transaction abort on error, and
+ *	  its SQL is schema-qualified, operators and casts included.
+ *	- ti_bucket_digests and ti_bucket_rows, run by a peer's session (see
+ *	  peer.c, which pins that session's search_path), and the scans of
+ *	  verify_one read tables by direct heap access, with no name resolution.
+ *	- untrack() and compact_digests() are SQL functions with
+ *	  SET search_path = pg_catalog, pg_temp, so their operators resolve in
+ *	  pg_catalog only (functions and operators are never looked up in
+ *	  pg_temp).
  */
 #include "postgres.h"
 
@@ -1670,14 +1693,14 @@ ti_verify(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	uint64		i;
 	MemoryContext outer;
-	int			nest;
+	int			nestlevel;
 
 	InitMaterializedSRF(fcinfo, 0);
+	nestlevel = ti_pin_search_path();
 
 	/* one snapshot for the tables and the stored digests */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	outer = CurrentMemoryContext;
-	nest = ti_pin_search_path();
 	SPI_connect();
 	if (SPI_execute(get_attnum(ext_table("tracked"), "format") != InvalidAttrNumber ?
 					"SELECT t.rel::pg_catalog.oid, t.relname, t.format, t.rebuilt_at::pg_catalog.text, t.rebuilt_reason, "
@@ -1726,7 +1749,6 @@ ti_verify(PG_FUNCTION_ARGS)
 					 errhint("Check the copies by other means, then run tenant_iso.rebuild_digests().")));
 	}
 	SPI_finish();
-	ti_unpin_search_path(nest);
 	if (OidIsValid(only_rel) && rels == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1761,6 +1783,7 @@ ti_verify(PG_FUNCTION_ARGS)
 		}
 		SPI_finish();
 	}
+	ti_unpin_search_path(nestlevel);
 	return (Datum) 0;
 }
 

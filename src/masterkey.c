@@ -8,6 +8,13 @@
  * command setting changes; the master key itself is wiped as soon as the
  * subkey is derived.  Errors use SQLSTATE 39000 (external routine
  * invocation exception) and never include the command's output.
+ *
+ * Elevated paths: the master key command runs as the server's operating
+ * system user (OpenPipeStream, through /bin/sh) on behalf of whichever
+ * backend first needs a subkey, whoever its caller is.  It involves no SQL
+ * and no search_path; what it runs is fixed by the PGC_SIGHUP settings
+ * master_key_command and previous_master_key_command, which only the
+ * server's configuration can set, and its environment is the postmaster's.
  */
 #include "postgres.h"
 

@@ -44,6 +44,9 @@
 
 #include "libpq-fe.h"
 
+#include "access/stratnum.h"
+#include "catalog/pg_operator.h"
+#include "utils/syscache.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -307,6 +310,52 @@ key_columns_sql(Oid relid)
 	foreach(lc, cols)
 		appendStringInfo(&s, "%st.%s", s.len ? ", " : "", quote_identifier(lfirst(lc)));
 	return s.data;
+}
+
+/*
+ * "t.k1 OPERATOR(nsp.=) r.k1 AND ...": each primary key column compared
+ * with the equality operator of its index's operator family, named with
+ * its schema, so that no search_path picks the operator (the key type's may
+ * live outside pg_catalog) and the index still serves the comparison.
+ */
+static char *
+key_match_sql(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	StringInfoData m;
+	int			i;
+
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
+	idx = relation_open(pk, AccessShareLock);
+	initStringInfo(&m);
+	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
+	{
+		const char *col = quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
+																  idx->rd_index->indkey.values[i] - 1)->attname));
+		Oid			eq = get_opfamily_member(idx->rd_opfamily[i], idx->rd_opcintype[i],
+											 idx->rd_opcintype[i], BTEqualStrategyNumber);
+		HeapTuple	optup;
+		Form_pg_operator op;
+
+		if (!OidIsValid(eq))
+			elog(ERROR, "no equality operator for primary key column %s", col);
+		optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(eq));
+		if (!HeapTupleIsValid(optup))
+			elog(ERROR, "cache lookup failed for operator %u", eq);
+		op = (Form_pg_operator) GETSTRUCT(optup);
+		appendStringInfo(&m, "%st.%s OPERATOR(%s.%s) r.%s", i ? " AND " : "",
+						 col, quote_identifier(get_namespace_name(op->oprnamespace)),
+						 NameStr(op->oprname), col);
+		ReleaseSysCache(optup);
+	}
+	relation_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return m.data;
 }
 
 /*
@@ -940,14 +989,16 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		const char *only = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-		char	   *match = psprintf("(%s) OPERATOR(pg_catalog.=) "
-									 "(SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) t)",
-									 keycols, keycols, relname);
-		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t)::pg_catalog.text FROM %s%s t WHERE %s",
-									 only, relname, match);
+		char	   *match = key_match_sql(relid);
+		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t)::pg_catalog.text FROM %s%s t, "
+									 "pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) r "
+									 "WHERE %s",
+									 only, relname, relname, match);
 		/* a local delete never reaches beyond the tenant of the row */
-		char	   *del = psprintf("DELETE FROM %s%s t WHERE %s%s%s%s",
-								   only, relname, match,
+		char	   *del = psprintf("DELETE FROM %s%s t "
+								   "USING pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) r "
+								   "WHERE %s%s%s%s",
+								   only, relname, relname, match,
 								   tcol ? " AND t." : "",
 								   tcol ? quote_identifier(tcol) : "",
 								   tcol ? "::pg_catalog.text OPERATOR(pg_catalog.=) $2" : "");

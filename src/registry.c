@@ -12,6 +12,13 @@
  *
  * Reads use a catalog snapshot via systable_beginscan, never SPI, because
  * they happen inside the rewriter and executor hooks.
+ *
+ * Elevated paths: the loads read the configuration tables, which the
+ * caller may not read, as any caller, by direct catalog scans: no SQL, no
+ * permission check and no name resolution (the tables are found by
+ * namespace and relation name in the catalogs, "tenant_iso" fixed).
+ * ti_config_changed, the tables' trigger, only sends an invalidation.
+ * Nothing here needs search_path pinned, because nothing here consults it.
  */
 #include "postgres.h"
 

@@ -2,6 +2,9 @@
  * src/tenant_iso.c
  *	  Module entry point.  _PG_init only checks that the library is being
  *	  preloaded and then initialises each subsystem in turn.
+ *
+ * Elevated paths: none.  _PG_init runs in the postmaster, before any
+ * session, and resolves no SQL names.
  */
 #include "postgres.h"
 

@@ -2,6 +2,13 @@
  * src/validate.c
  *	  Settings of the architecture validation (validate(), drift()).  The
  *	  checks themselves are SQL over the catalogs, in the install script.
+ *
+ * Elevated paths: none in C.  validate(), drift() and baseline_save() are
+ * SECURITY DEFINER SQL functions (run as the extension owner) with
+ * SET search_path = pg_catalog, pg_temp; the settings here are read by them
+ * through current_setting(), with no name resolution of their own.
+ * validate() reads what verify() recorded (tenant_iso.verify_runs); it does
+ * not call verify(), whose own SPI pins search_path (digest.c).
  */
 #include "postgres.h"
 

@@ -1,1 +1,7 @@
 -- 10_elevated: part of tenant_iso--0.1.0--0.2.0.sql (issue 10)
+--
+-- Audit (issue 10 section 1): every SECURITY DEFINER function of 0.1.0 and
+-- of the other 0.2.0 fragments already carries
+-- SET search_path = pg_catalog, pg_temp, so nothing needs an ALTER FUNCTION
+-- here; test/pgtap/attack_elevated.sql checks the catalog for any that
+-- lacks it.  The C elevated paths pin search_path themselves (elevated.c).
