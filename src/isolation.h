@@ -22,6 +22,9 @@
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
 
+/* policy.c: "column = the enforced tenant" with the tenant as a constant (COPY) */
+extern Expr *ti_tenant_qual_const(Relation rel, const char *column);
+
 /* policy.c: the tenant policies of a protected table (NIL if not protected) */
 extern List *ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive);
 

@@ -124,8 +124,27 @@ build_context_rhs(Form_pg_attribute att, const char *column)
 	return (Node *) sub;
 }
 
+static Expr *build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs);
+
 static Expr *
 build_tenant_qual(Relation rel, const char *column)
+{
+	return build_tenant_qual_rhs(rel, column, false);
+}
+
+/*
+ * copy.c: "column = <the enforced tenant, as a constant>", for the rows of
+ * one COPY (the context cannot change while it runs).  Raises 42501 when
+ * there is no usable context.
+ */
+Expr *
+ti_tenant_qual_const(Relation rel, const char *column)
+{
+	return build_tenant_qual_rhs(rel, column, true);
+}
+
+static Expr *
+build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	Form_pg_attribute att = NULL;
@@ -153,7 +172,18 @@ build_tenant_qual(Relation rel, const char *column)
 				 errhint("Call tenant_iso.unprotect() and tenant_iso.protect() again.")));
 
 	var = makeVar(1, att->attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
-	rhs = build_context_rhs(att, column);
+	if (const_rhs)
+	{
+		int16		typlen;
+		bool		typbyval;
+
+		get_typlenbyval(att->atttypid, &typlen, &typbyval);
+		rhs = (Node *) makeConst(att->atttypid, att->atttypmod, att->attcollation, typlen,
+								 ti_enforced_tenant_datum(att->atttypid, att->atttypmod),
+								 false, typbyval);
+	}
+	else
+		rhs = build_context_rhs(att, column);
 
 	pstate = make_parsestate(NULL);
 	op = make_op(pstate,
