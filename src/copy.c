@@ -90,7 +90,7 @@ ti_copy_check(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || !PG_GETARG_BOOL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("new row violates row-level security policy for table \"%s\"",
+				 errmsg("new row violates row-level security policy \"tenant_iso_restrictive\" for table \"%s\"",
 						PG_NARGS() > 1 && !PG_ARGISNULL(1) ? text_to_cstring(PG_GETARG_TEXT_PP(1)) : "?")));
 	PG_RETURN_BOOL(true);
 }

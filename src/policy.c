@@ -225,12 +225,21 @@ ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	if (column == NULL)
 		return NIL;
 
+	/*
+	 * The tenant check is the restrictive policy, which every other policy
+	 * is ANDed with; the permissive one only has to exist (without any,
+	 * row security admits nothing) and is "true".  (p OR true) AND tenant is
+	 * tenant whatever other permissive policies p the table has, and one
+	 * check instead of two halves the InitPlans of every statement.
+	 */
 	if (ti_maintenance_worker)
 	{
 		if (!permissive)
 			return NIL;
 		qual = (Expr *) makeBoolConst(true, false);
 	}
+	else if (permissive)
+		qual = (Expr *) makeBoolConst(true, false);
 	else
 		qual = build_tenant_qual(rel, column);
 	policy = palloc0(sizeof(RowSecurityPolicy));
@@ -239,7 +248,7 @@ ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 	policy->qual = qual;
 	policy->with_check_qual = copyObject(qual);
-	policy->hassublinks = !ti_maintenance_worker;
+	policy->hassublinks = !ti_maintenance_worker && !permissive;
 	return list_make1(policy);
 }
 
