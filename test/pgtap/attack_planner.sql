@@ -16,7 +16,7 @@ DO $$
 DECLARE
 	r text;
 BEGIN
-	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b', 'ap_pool'] LOOP
+	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b', 'ap_u', 'ap_c', 'ap_pool'] LOOP
 		IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
 			EXECUTE format('DROP OWNED BY %I CASCADE', r);
 			EXECUTE format('DROP ROLE %I', r);
@@ -76,6 +76,10 @@ CREATE SEQUENCE h.calls;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE h.calls TO PUBLIC;
 CREATE FUNCTION h.bump() RETURNS boolean
 LANGUAGE sql VOLATILE AS $f$ SELECT nextval('h.calls') > 0 $f$;
+-- The same counter with a condition that is never true, so no action runs
+-- and no USING check of an action can stop the count.
+CREATE FUNCTION h.bump_false() RETURNS boolean
+LANGUAGE sql VOLATILE AS $f$ SELECT nextval('h.calls') < 0 $f$;
 CREATE FUNCTION h.calls_now() RETURNS bigint
 LANGUAGE sql AS $f$ SELECT last_value FROM h.calls $f$;
 
@@ -85,12 +89,18 @@ LANGUAGE sql AS $f$ SELECT last_value FROM h.calls $f$;
 CREATE ROLE ap_a;
 CREATE ROLE ap_b;
 CREATE ROLE ap_pool;
+-- ap_u: a member with UPDATE, DELETE and INSERT but no SELECT;
+-- ap_c: a member with SELECT on one column only.
+CREATE ROLE ap_u;
+CREATE ROLE ap_c;
 DO $$
 BEGIN
 	PERFORM tenant_iso.create_tenant('apa');
 	PERFORM tenant_iso.create_tenant('apb');
 	PERFORM tenant_iso.add_member('ap_a', 'apa');
 	PERFORM tenant_iso.add_member('ap_b', 'apb');
+	PERFORM tenant_iso.add_member('ap_u', 'apa');
+	PERFORM tenant_iso.add_member('ap_c', 'apa');
 	PERFORM tenant_iso.grant_switch('ap_pool');
 END
 $$;
@@ -100,6 +110,8 @@ INSERT INTO ap_m VALUES ('apa', 1, 10), ('apa', 2, 20),
 	('apb', 1, 100), ('apb', 2, 200), ('apb', 3, 300), ('apb', 4, 400), ('apb', 5, 500);
 DO $$ BEGIN PERFORM tenant_iso.protect('ap_m'); END $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ap_m TO ap_a, ap_pool;
+GRANT INSERT, UPDATE, DELETE ON ap_m TO ap_u;
+GRANT SELECT (id), UPDATE (amount) ON ap_m TO ap_c;
 
 -- ap_s: B has 5000 rows of the very common value 'secret' with ids 1..5000;
 -- A has 5000 distinct values with ids 10001..15000.
@@ -111,15 +123,31 @@ DO $$ BEGIN PERFORM tenant_iso.protect('ap_s'); END $$;
 ANALYZE ap_s;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ap_s TO ap_a, ap_pool;
 
-SELECT plan(38);
+SELECT plan(50);
 
 -- ---------------------------------------------------------------------
 -- MERGE: the WHEN condition sees only the attacker's rows
+--
+-- Why the defence (planner.c adds ACL_SELECT to the MERGE target) is
+-- needed on PG 15: get_row_security_policies (rewrite/rowsecurity.c) adds
+-- no USING qual of the MERGE target as a security qual, except the SELECT
+-- policy when requiredPerms has ACL_SELECT.  The UPDATE and DELETE USING
+-- quals become WITH CHECK options (WCO_RLS_MERGE_UPDATE_CHECK/_DELETE_CHECK),
+-- and ExecMergeMatched (executor/nodeModifyTable.c) tests them only after
+-- the WHEN condition was true and only for an UPDATE or DELETE action.  So
+-- when nothing reads a target column (ON true, a condition and SET list
+-- without target columns), the scan of the target is unfiltered: the ON
+-- and WHEN conditions run over every tenant's rows.  Without the defence:
+-- the counters below show 7 (every tenant's rows) instead of 2, the
+-- true-condition UPDATE fails 42501 on the first row of the other tenant
+-- (an existence oracle), and a member without SELECT may run the probe.
+-- A MERGE whose only action is DO NOTHING is not such a probe on 15.20:
+-- core requires SELECT on its target already, so the SELECT policy applies
+-- (that first probe passes with or without the defence).
 -- ---------------------------------------------------------------------
 SET ROLE ap_a;
 DO $$ BEGIN PERFORM nextval('h.calls'); END $$;
--- Neither the condition nor the action reads a target column, so the
--- parser itself would not ask for SELECT on the target.
+-- Neither the condition nor the action reads a target column.
 SELECT is(h.run($$MERGE INTO ap_m t USING (SELECT 1) s ON true
 	WHEN MATCHED AND h.bump() THEN DO NOTHING$$), 'ok 0',
 	'merge: a counting WHEN MATCHED ... DO NOTHING runs');
@@ -139,6 +167,59 @@ RESET ROLE;
 SELECT is((SELECT string_agg(format('%s/%s/%s', tenant_id, id, amount), ' ' ORDER BY tenant_id, id) FROM ap_m),
 	'apa/1/11 apa/9/99 apb/1/100 apb/2/200 apb/3/300 apb/4/400 apb/5/500',
 	'merge: the member changed only its own rows; the other tenant''s rows are intact');
+
+-- The probes that leak without the defence: an UPDATE or DELETE action
+-- that reads no target column, behind a counting condition that is never
+-- true (so no USING check of the action can stop the count).
+SET ROLE ap_a;
+SELECT h.calls_now() AS c0 \gset
+SELECT is(h.run($$MERGE INTO ap_m t USING (SELECT 1) s ON true
+	WHEN MATCHED AND h.bump_false() THEN UPDATE SET amount = 0$$), 'ok 0',
+	'merge: a counting WHEN MATCHED ... UPDATE with a constant SET runs');
+SELECT is(h.calls_now() - :c0, 2::bigint,
+	'merge: the UPDATE probe counts the attacker''s own rows (2), not every tenant''s (7)');
+SELECT h.calls_now() AS c0 \gset
+SELECT is(h.run($$MERGE INTO ap_m t USING (SELECT 1) s ON true
+	WHEN MATCHED AND h.bump_false() THEN DELETE$$), 'ok 0',
+	'merge: a counting WHEN MATCHED ... DELETE runs');
+SELECT is(h.calls_now() - :c0, 2::bigint,
+	'merge: the DELETE probe counts the attacker''s own rows (2), not every tenant''s (7)');
+-- The join condition is evaluated over the target's rows too, even when
+-- the only action is WHEN NOT MATCHED THEN INSERT.
+SELECT h.calls_now() AS c0 \gset
+SELECT is(h.try($$MERGE INTO ap_m t USING (VALUES (50)) s(id) ON h.bump_false()
+	WHEN NOT MATCHED THEN INSERT VALUES ('apa', s.id, 0)$$), 'ok 1',
+	'merge: a counting ON condition with an INSERT action runs');
+SELECT is(h.calls_now() - :c0, 2::bigint,
+	'merge: the ON probe counts the attacker''s own rows (2), not every tenant''s (7)');
+-- Existence oracle: a true condition with an UPDATE action would fail the
+-- UPDATE USING check on the first row of another tenant.
+SELECT is(h.try($$MERGE INTO ap_m t USING (SELECT 1) s ON true
+	WHEN MATCHED AND h.bump() THEN UPDATE SET amount = 0$$), 'ok 2',
+	'merge: an unconditional-looking UPDATE reaches only the attacker''s rows (no 42501 from another tenant''s row)');
+RESET ROLE;
+-- A member with UPDATE, DELETE and INSERT but no SELECT: MERGE on a
+-- protected table needs SELECT, so the probe is refused before it runs.
+SET ROLE ap_u;
+SELECT is(h.try('UPDATE ap_m SET amount = 0'), 'ok 2',
+	'merge/no-select: control: the member updates its own rows without SELECT');
+SELECT h.calls_now() AS c0 \gset
+SELECT is(h.run($$MERGE INTO ap_m t USING (SELECT 1) s ON true
+	WHEN MATCHED AND h.bump_false() THEN DELETE$$), 'ERROR 42501',
+	'merge/no-select: a MERGE on a protected table needs SELECT on it');
+SELECT is(h.calls_now() - :c0, 0::bigint,
+	'merge/no-select: the refused probe counted nothing');
+RESET ROLE;
+-- SELECT on one column is enough (the defence asks for SELECT on the
+-- table as a whole, which any column's SELECT grant satisfies).
+SET ROLE ap_c;
+SELECT is(h.try($$MERGE INTO ap_m t USING (VALUES (1, 5)) s(id, amount) ON t.id = s.id
+	WHEN MATCHED THEN UPDATE SET amount = s.amount$$), 'ok 1',
+	'merge/column-select: a member with SELECT (id) and UPDATE (amount) merges its own row');
+RESET ROLE;
+SELECT is((SELECT string_agg(format('%s/%s/%s', tenant_id, id, amount), ' ' ORDER BY tenant_id, id) FROM ap_m),
+	'apa/1/11 apa/9/99 apb/1/100 apb/2/200 apb/3/300 apb/4/400 apb/5/500',
+	'merge: the probes changed no row');
 
 -- ---------------------------------------------------------------------
 -- Statistics
@@ -242,10 +323,10 @@ DECLARE
 	r text;
 BEGIN
 	PERFORM tenant_iso.revoke_switch('ap_pool');
-	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b'] LOOP
+	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b', 'ap_u', 'ap_c'] LOOP
 		PERFORM tenant_iso.remove_member(r::regrole);
 	END LOOP;
-	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b', 'ap_pool'] LOOP
+	FOREACH r IN ARRAY ARRAY['ap_a', 'ap_b', 'ap_u', 'ap_c', 'ap_pool'] LOOP
 		EXECUTE format('DROP OWNED BY %I CASCADE', r);
 		EXECUTE format('DROP ROLE %I', r);
 	END LOOP;
