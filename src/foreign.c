@@ -32,7 +32,10 @@
 #include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "miscadmin.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "isolation.h"
@@ -75,18 +78,79 @@ ti_foreign_init(void)
 {
 }
 
+/*
+ * Is a function owned by a tenant member?  Asked by the planner and by
+ * fmgr_info() for every function that is not built in, on every execution
+ * of a cached plan, so the answers are cached per function and forgotten
+ * when pg_proc or the registry changes.
+ */
+typedef struct OwnerEntry
+{
+	Oid			fn_oid;
+	bool		member_owned;
+} OwnerEntry;
+
+static HTAB *owner_cache = NULL;
+static uint64 owner_cache_gen = 0;
+
+static void
+owner_cache_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (owner_cache != NULL)
+	{
+		hash_destroy(owner_cache);
+		owner_cache = NULL;
+	}
+}
+
 bool
 ti_foreign_needs_fmgr(Oid fn_oid)
 {
 	Oid			owner;
+	OwnerEntry *e;
+	bool		found;
+	uint64		gen;
+	static bool registered = false;
 
 #ifdef TENANT_ISO_MUTANT_NO_FOREIGN
 	return false;
 #endif
 	if (!IsTransactionState() || IsParallelWorker() || !ti_extension_present())
 		return false;
+	gen = ti_registry_generation();
+	if (owner_cache != NULL && owner_cache_gen != gen)
+	{
+		hash_destroy(owner_cache);
+		owner_cache = NULL;
+	}
+	if (owner_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!registered)
+		{
+			CacheRegisterSyscacheCallback(PROCOID, owner_cache_inval, (Datum) 0);
+			registered = true;
+		}
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(OwnerEntry);
+		ctl.hcxt = CacheMemoryContext;
+		owner_cache = hash_create("tenant_iso function owners", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		owner_cache_gen = gen;
+	}
+	e = hash_search(owner_cache, &fn_oid, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->member_owned;
 	owner = function_owner(fn_oid);
-	return OidIsValid(owner) && ti_member_tenant(owner) != NULL;
+	found = OidIsValid(owner) && ti_member_tenant(owner) != NULL;
+	/* the lookups above may have reset the cache */
+	if (owner_cache != NULL && owner_cache_gen == ti_registry_generation())
+	{
+		e = hash_search(owner_cache, &fn_oid, HASH_ENTER, NULL);
+		e->member_owned = found;
+	}
+	return found;
 }
 
 void
