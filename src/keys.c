@@ -462,19 +462,26 @@ ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
 	return out;
 }
 
+/*
+ * Open an envelope for a tenant and context.  Returns NULL when the value
+ * does not open (malformed, a key version the tenant does not have, wrong
+ * tenant or context, altered): the caller decides whether that is an error
+ * (decrypt) or a value to skip and report (reencrypt).  A destroyed key
+ * always raises 55000.
+ */
 bytea *
-ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
-			   const uint8 *data, size_t len)
+ti_try_decrypt_for(const char *tenant, const char *context, size_t context_len,
+				   const uint8 *data, size_t len)
 {
 	ti_env		env;
 	CachedKey  *k;
 	bytea	   *out;
 
 	if (ti_env_parse(data, len, &env) != 0)
-		crypto_failed();
+		return NULL;
 	k = find_key(tenant, env.key_version, false);
 	if (k == NULL)
-		crypto_failed();
+		return NULL;
 	if (k->destroyed)
 		key_destroyed(tenant);
 	out = palloc(VARHDRSZ + env.ciphertext_len);
@@ -482,9 +489,20 @@ ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
 					(uint8 *) VARDATA(out)) != 0)
 	{
 		pfree(out);
-		crypto_failed();
+		return NULL;
 	}
 	SET_VARSIZE(out, VARHDRSZ + env.ciphertext_len);
+	return out;
+}
+
+bytea *
+ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
+			   const uint8 *data, size_t len)
+{
+	bytea	   *out = ti_try_decrypt_for(tenant, context, context_len, data, len);
+
+	if (out == NULL)
+		crypto_failed();
 	return out;
 }
 
@@ -511,12 +529,19 @@ ti_active_version(const char *tenant)
 	return has_keys ? -1 : 0;
 }
 
-bool
-ti_key_version_destroyed(const char *tenant, uint32 version)
+/*
+ * Whether a tenant has a key of this version, and whether it is destroyed.
+ * An unknown version is not "destroyed": reencrypt() reports such values
+ * instead of skipping them silently.
+ */
+TiKeyState
+ti_key_version_state(const char *tenant, uint32 version)
 {
 	CachedKey  *k = find_key(tenant, version, false);
 
-	return k == NULL || k->destroyed;
+	if (k == NULL)
+		return TI_KEY_UNKNOWN;
+	return k->destroyed ? TI_KEY_DESTROYED : TI_KEY_USABLE;
 }
 
 static text *

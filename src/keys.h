@@ -13,8 +13,17 @@ extern bytea *ti_encrypt_for(const char *tenant, const char *context, size_t con
 							 const uint8 *data, size_t len);
 extern bytea *ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
 							 const uint8 *data, size_t len);
+extern bytea *ti_try_decrypt_for(const char *tenant, const char *context, size_t context_len,
+								 const uint8 *data, size_t len);
 extern int64 ti_envelope_key_version(const uint8 *data, size_t len);
 extern int64 ti_active_version(const char *tenant);
-extern bool ti_key_version_destroyed(const char *tenant, uint32 version);
+typedef enum TiKeyState
+{
+	TI_KEY_UNKNOWN,				/* the tenant has no key of that version */
+	TI_KEY_USABLE,
+	TI_KEY_DESTROYED			/* shredded: its ciphertexts cannot open */
+} TiKeyState;
+
+extern TiKeyState ti_key_version_state(const char *tenant, uint32 version);
 
 #endif

@@ -22,7 +22,20 @@
  * SQL it runs is schema-qualified, operators included.
  *
  * Shared state is one DSM segment (ReencryptShared); the worker writes only
- * processed, failed and errmsg.  Error messages never carry values.
+ * processed, failed, errmsg and the skipped-value report.  Error messages
+ * never carry values.
+ *
+ * One tenant cannot stall the others: a value that does not open (garbage,
+ * altered, sealed under another context, or a header claiming a key version
+ * its tenant does not have) is skipped, counted and reported by table, ctid
+ * and tenant (never by value), and the run goes on.  The caller raises one
+ * WARNING with the count and keeps the list (the first
+ * REENCRYPT_MAX_REPORTED) for tenant_iso.reencrypt_failures() in this
+ * session.  Only errors that concern the run as a whole (master key, SPI,
+ * cancel) still stop it.  Values whose header claims the tenant's active
+ * version are not opened: the header is authenticated (associated data), so
+ * a forged "current" header opens under no key, and leaving it in place
+ * loses nothing.
  */
 #include "postgres.h"
 
@@ -50,8 +63,28 @@
 #include "utils/syscache.h"
 #include "access/htup_details.h"
 
+#include "funcapi.h"
+#include "utils/tuplestore.h"
+
 #include "keys.h"
+#include "token.h"
 #include "tenant_iso.h"
+
+#define REENCRYPT_MAX_REPORTED 1000
+
+typedef enum ReencryptReason
+{
+	REENC_DOES_NOT_OPEN,
+	REENC_UNKNOWN_VERSION
+} ReencryptReason;
+
+typedef struct ReencryptFailure
+{
+	Oid			relid;			/* the leaf table */
+	ItemPointerData tid;
+	uint8		reason;			/* ReencryptReason */
+	char		tenant[TI_TENANT_ID_MAX + 1];
+} ReencryptFailure;
 
 typedef struct ReencryptShared
 {
@@ -65,11 +98,19 @@ typedef struct ReencryptShared
 	bool		failed;
 	bool		finished;
 	char		errmsg[512];
+	int64		skipped;		/* values that did not open */
+	int32		n_reported;		/* entries used in reported[] */
+	ReencryptFailure reported[REENCRYPT_MAX_REPORTED];
 	int32		context_len;
 	char		context[FLEXIBLE_ARRAY_MEMBER];
 } ReencryptShared;
 
 PGDLLEXPORT void ti_reencrypt_worker_main(Datum main_arg);
+static void keep_report(ReencryptShared *sh);
+
+/* The report of the last reencrypt() run of this session. */
+static ReencryptFailure *last_failures = NULL;
+static int	n_last_failures = 0;
 
 static bool
 needs_work(const char *tenant, bytea *ct)
@@ -82,9 +123,26 @@ needs_work(const char *tenant, bytea *ct)
 	active = ti_active_version(tenant);
 	if (active <= 0 || version == active)
 		return false;
-	return !ti_key_version_destroyed(tenant, (uint32) version);
+	/* shredded keys: nothing can open these, nothing to report */
+	return ti_key_version_state(tenant, (uint32) version) != TI_KEY_DESTROYED;
 }
 
+static void
+report_failure(ReencryptShared *sh, Oid leaf, Datum tid, const char *tenant, bytea *ct)
+{
+	ReencryptFailure *f;
+	int64		version = ti_envelope_key_version((uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct));
+
+	sh->skipped++;
+	if (sh->n_reported >= REENCRYPT_MAX_REPORTED)
+		return;
+	f = &sh->reported[sh->n_reported++];
+	f->relid = leaf;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(tid), &f->tid);
+	f->reason = (ti_key_version_state(tenant, (uint32) version) == TI_KEY_UNKNOWN) ?
+		REENC_UNKNOWN_VERSION : REENC_DOES_NOT_OPEN;
+	strlcpy(f->tenant, tenant, sizeof(f->tenant));
+}
 
 /*
  * Rewrite the values of one block range of one leaf table that are under
@@ -93,7 +151,7 @@ needs_work(const char *tenant, bytea *ct)
  * left for the next run.
  */
 static int64
-reencrypt_range(ReencryptShared *sh, const char *sql_select, const char *sql_update,
+reencrypt_range(ReencryptShared *sh, Oid leaf, const char *sql_select, const char *sql_update,
 				BlockNumber start, BlockNumber end)
 {
 	Oid			argtypes[2] = {TIDOID, TIDOID};
@@ -127,8 +185,13 @@ reencrypt_range(ReencryptShared *sh, const char *sql_select, const char *sql_upd
 
 		if (!needs_work(tenant, ct))
 			continue;
-		pt = ti_decrypt_for(tenant, sh->context, sh->context_len,
-							(uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct));
+		pt = ti_try_decrypt_for(tenant, sh->context, sh->context_len,
+								(uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct));
+		if (pt == NULL)
+		{
+			report_failure(sh, leaf, tid, tenant, ct);
+			continue;
+		}
 		nct = ti_encrypt_for(tenant, sh->context, sh->context_len,
 							 (uint8 *) VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
 		memset(VARDATA(pt), 0, VARSIZE(pt) - VARHDRSZ);
@@ -210,7 +273,7 @@ reencrypt_leaf(ReencryptShared *sh, Oid leaf)
 	for (b = 0; b < nblocks; b += step)
 	{
 		batch_begin();
-		sh->processed += reencrypt_range(sh, sql_select, sql_update, b, b + step);
+		sh->processed += reencrypt_range(sh, leaf, sql_select, sql_update, b, b + step);
 		batch_end();
 	}
 	pfree(sql_select);
@@ -393,6 +456,7 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	processed = sh->processed;
+	keep_report(sh);
 	if (!sh->failed && !sh->finished)
 	{
 		sh->failed = true;
@@ -408,6 +472,63 @@ ti_reencrypt(PG_FUNCTION_ARGS)
 				 errmsg("reencrypt() stopped after %lld values: %s", (long long) processed, msg),
 				 errhint("The batches already committed are kept; run reencrypt() again once the cause is fixed.")));
 	}
+	if (sh->skipped > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("reencrypt() skipped %lld values that could not be opened",
+						(long long) sh->skipped),
+				 errdetail("They were left unchanged; every other value was processed."),
+				 errhint("tenant_iso.reencrypt_failures() lists them (the first %d) by table, ctid and tenant.",
+						 REENCRYPT_MAX_REPORTED)));
 	dsm_detach(seg);
 	PG_RETURN_INT64(processed);
+}
+
+/* Copy the worker's report into this session, replacing the previous one. */
+static void
+keep_report(ReencryptShared *sh)
+{
+	if (last_failures != NULL)
+		pfree(last_failures);
+	last_failures = NULL;
+	n_last_failures = 0;
+	if (sh->n_reported > 0)
+	{
+		Size		sz = sizeof(ReencryptFailure) * Min(sh->n_reported, REENCRYPT_MAX_REPORTED);
+
+		last_failures = MemoryContextAlloc(TopMemoryContext, sz);
+		memcpy(last_failures, sh->reported, sz);
+		n_last_failures = Min(sh->n_reported, REENCRYPT_MAX_REPORTED);
+	}
+}
+
+/*
+ * reencrypt_failures(): the values the last reencrypt() of this session
+ * skipped, by table, ctid and tenant.  Session-local: it shows only what
+ * this session's own run reported, on tables it had SELECT and UPDATE on.
+ */
+PG_FUNCTION_INFO_V1(ti_reencrypt_failures);
+Datum
+ti_reencrypt_failures(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < n_last_failures; i++)
+	{
+		ReencryptFailure *f = &last_failures[i];
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+		ItemPointerCopy(&f->tid, tid);
+		values[0] = ObjectIdGetDatum(f->relid);
+		values[1] = PointerGetDatum(tid);
+		values[2] = CStringGetTextDatum(f->tenant);
+		values[3] = CStringGetTextDatum(f->reason == REENC_UNKNOWN_VERSION ?
+										"unknown key version" : "does not open");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

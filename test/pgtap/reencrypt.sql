@@ -8,7 +8,8 @@ CREATE EXTENSION IF NOT EXISTS tenant_iso;
 -- Covered: counts and rerun, key versions afterwards (against the
 -- tenant_iso.keys view), plaintexts (decrypted by each tenant's member role),
 -- untouched values (current version, NULL, non-envelopes, destroyed keys),
--- a wrong context (38000, committed batches kept), argument errors,
+-- values that do not open (a wrong context: skipped and reported by
+-- reencrypt_failures(), the run completes), argument errors,
 -- privileges (EXECUTE, SELECT + UPDATE on the table), partitioned and
 -- inheritance tables, and the rights user code in the table runs with.
 --
@@ -108,7 +109,7 @@ INSERT INTO reenc_docs (tenant_id, id, body, secret) VALUES
 	('ra', 1003, 'empty', ''),
 	('ra', 1004, 'format 2', '\x02' || decode(repeat('00', 39), 'hex'));
 
-SELECT plan(96);
+SELECT plan(99);
 
 -- ===================================================================
 -- nothing to do before any rotation
@@ -240,7 +241,7 @@ SELECT is(reenc_old_rows('reenc_docs', 'secret'), 20::bigint,
 	'only the 20 shredded rc values remain outside an active version');
 
 -- ===================================================================
--- a wrong context: the worker fails, committed batches are kept
+-- a wrong context: values that do not open are skipped and reported
 -- ===================================================================
 CREATE TABLE reenc_ctx (
 	tenant_id text NOT NULL,
@@ -265,34 +266,40 @@ SELECT count(*) AS reenc_ctx_before_bad FROM reenc_ctx
 SELECT ok(:reenc_ctx_before_bad > 0 AND :reenc_ctx_before_bad < 40,
 	'setup: some rows lie in blocks before the value sealed under another context');
 
-SELECT throws_ok(
-	$$SELECT tenant_iso.reencrypt('reenc_ctx', 'secret', 'zzz', 1)$$,
-	'38000', 'reencrypt() stopped after 0 values: decryption failed',
-	'wrong context for every value: 38000, stopped after 0 values');
+-- A value that does not open is skipped and reported (issue 11 §4), it no
+-- longer stops the run: one tenant's bad value cannot keep the others'
+-- rows under a retired key.
+SELECT is(tenant_iso.reencrypt('reenc_ctx', 'secret', 'zzz', 1), 0::bigint,
+	'wrong context for every value: nothing opens, 0 rewritten, no error');
+SELECT is((SELECT count(*) FROM tenant_iso.reencrypt_failures()
+	        WHERE rel = 'reenc_ctx'::regclass AND tenant_id = 'ra' AND reason = 'does not open'), 41::bigint,
+	'... all 41 values are reported (table, tenant, reason)');
 SELECT is(reenc_old_rows('reenc_ctx', 'secret'), 41::bigint,
 	'... and nothing was rewritten');
 
-SELECT throws_ok(
-	$$SELECT tenant_iso.reencrypt('reenc_ctx', 'secret', 'one', 1)$$,
-	'38000', format('reencrypt() stopped after %s values: decryption failed', :reenc_ctx_before_bad),
-	'one value under another context: 38000 after the values of the earlier blocks');
+SELECT is(tenant_iso.reencrypt('reenc_ctx', 'secret', 'one', 1), 40::bigint,
+	'one value under another context: skipped, the 40 others are rewritten');
+SELECT results_eq($$SELECT row_ctid, tenant_id FROM tenant_iso.reencrypt_failures()$$,
+	$$SELECT ctid, tenant_id FROM reenc_ctx WHERE id = 999$$,
+	'... the skipped value is reported by its ctid and tenant');
 SELECT is((SELECT count(*) FROM reenc_ctx WHERE tenant_iso.key_version(secret) = :reenc_ra_active),
-	:reenc_ctx_before_bad::bigint,
-	'the batches committed before the failure are kept (rows at the active version)');
-SELECT is(reenc_old_rows('reenc_ctx', 'secret'), 41 - :reenc_ctx_before_bad::bigint,
-	'the failing batch and later ones were not applied');
+	40::bigint, 'the 40 values before and after the bad one are at the active version');
+SELECT is(reenc_old_rows('reenc_ctx', 'secret'), 1::bigint,
+	'only the value under the other context is left');
 SELECT is((SELECT tenant_iso.key_version(secret) FROM reenc_ctx WHERE id = 999), :reenc_ra_active - 1::bigint,
 	'the value under the other context keeps its (previous) version');
 SET ROLE reenc_a;
 SELECT is((SELECT count(*) FROM reenc_ctx
 	        WHERE reenc_try_decrypt(secret, CASE WHEN id = 999 THEN 'two' ELSE 'one' END)
 	              IS NOT DISTINCT FROM body), 41::bigint,
-	'reenc_a: after the failure every value still decrypts to its plaintext');
+	'reenc_a: after the run every value still decrypts to its plaintext');
 RESET ROLE;
 -- fix: move the odd value out of the way, then finish
 UPDATE reenc_ctx SET secret = NULL WHERE id = 999;
-SELECT is(tenant_iso.reencrypt('reenc_ctx', 'secret', 'one', 1), 40 - :reenc_ctx_before_bad::bigint,
-	'rerun with the cause fixed rewrites the remaining values');
+SELECT is(tenant_iso.reencrypt('reenc_ctx', 'secret', 'one', 1), 0::bigint,
+	'rerun with the cause fixed: nothing left to rewrite');
+SELECT is((SELECT count(*) FROM tenant_iso.reencrypt_failures()), 0::bigint,
+	'... and the new run replaced the report: nothing skipped');
 SELECT is(reenc_old_rows('reenc_ctx', 'secret'), 0::bigint, '... and none is left under an old version');
 
 -- ===================================================================
