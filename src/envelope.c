@@ -12,16 +12,23 @@
 
 #include <string.h>
 
-static const char domain[] = "tenant_iso/v1";
+static const char domain_v1[] = "tenant_iso/v1";
+static const char domain_v2[] = "tenant_iso/v2";
+
+/* The key-wrapping domain: fixed at format 1's value, wrapped keys exist. */
+#define TI_KEYWRAP_FORMAT (0x80 | TI_ENV_VERSION_LEGACY)
 
 int
 ti_env_parse(const uint8_t *buf, size_t len, ti_env *env)
 {
-	if (buf == NULL || len < TI_ENV_OVERHEAD || buf[0] != TI_ENV_VERSION)
+	if (buf == NULL || len < TI_ENV_OVERHEAD ||
+		(buf[0] != TI_ENV_VERSION && buf[0] != TI_ENV_VERSION_LEGACY))
 		return -1;
 	env->format = buf[0];
 	env->key_version = ((uint32_t) buf[1] << 24) | ((uint32_t) buf[2] << 16) |
 		((uint32_t) buf[3] << 8) | (uint32_t) buf[4];
+	if (env->key_version == 0)
+		return -1;				/* key versions start at 1 */
 	env->header = buf;
 	env->nonce = buf + 5;
 	env->ciphertext = buf + TI_ENV_HEADER;
@@ -55,29 +62,56 @@ ti_aead_free(EVP_CIPHER_CTX *ctx)
 }
 
 static int
-add_aad(EVP_CIPHER_CTX *ctx, const uint8_t *header,
-		const char *tenant, size_t tenant_len,
-		const char *context, size_t context_len)
+add_len4(EVP_CIPHER_CTX *ctx, size_t len)
 {
-	uint8_t		len1;
 	uint8_t		len4[4];
 	int			outl;
 
-	if (tenant_len > 255 || context_len > 0x7FFFFFFF)
+	len4[0] = (uint8_t) (len >> 24);
+	len4[1] = (uint8_t) (len >> 16);
+	len4[2] = (uint8_t) (len >> 8);
+	len4[3] = (uint8_t) len;
+	return EVP_CipherUpdate(ctx, NULL, &outl, len4, 4) == 1 ? 0 : -1;
+}
+
+/*
+ * The associated data of an envelope; its format is header[0].  The key
+ * wrapping uses format 1's layout (no row binding).
+ */
+static int
+add_aad(EVP_CIPHER_CTX *ctx, const uint8_t *header,
+		const char *tenant, size_t tenant_len,
+		const char *context, size_t context_len,
+		const char *row_id, size_t row_id_len)
+{
+	uint8_t		len1;
+	uint8_t		bound = (row_id != NULL);
+	int			v2 = (header[0] == TI_ENV_VERSION);
+	const char *domain = v2 ? domain_v2 : domain_v1;
+	int			outl;
+
+	if (tenant_len > 255 || context_len > 0x7FFFFFFF || row_id_len > 0x7FFFFFFF)
 		return -1;
+	if (!v2 && row_id != NULL)
+		return -1;				/* format 1 has no row binding */
 	len1 = (uint8_t) tenant_len;
-	len4[0] = (uint8_t) (context_len >> 24);
-	len4[1] = (uint8_t) (context_len >> 16);
-	len4[2] = (uint8_t) (context_len >> 8);
-	len4[3] = (uint8_t) context_len;
 	if (EVP_CipherUpdate(ctx, NULL, &outl, header, TI_ENV_HEADER) != 1 ||
-		EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *) domain, sizeof(domain) - 1) != 1 ||
+		EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *) domain, sizeof(domain_v1) - 1) != 1 ||
 		EVP_CipherUpdate(ctx, NULL, &outl, &len1, 1) != 1 ||
 		(tenant_len > 0 &&
 		 EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *) tenant, (int) tenant_len) != 1) ||
-		EVP_CipherUpdate(ctx, NULL, &outl, len4, 4) != 1 ||
+		add_len4(ctx, context_len) != 0 ||
 		(context_len > 0 &&
 		 EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *) context, (int) context_len) != 1))
+		return -1;
+	if (!v2)
+		return 0;
+	if (EVP_CipherUpdate(ctx, NULL, &outl, &bound, 1) != 1)
+		return -1;
+	if (bound &&
+		(add_len4(ctx, row_id_len) != 0 ||
+		 (row_id_len > 0 &&
+		  EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *) row_id, (int) row_id_len) != 1)))
 		return -1;
 	return 0;
 }
@@ -87,6 +121,7 @@ ti_env_seal(EVP_CIPHER_CTX *ctx, uint32_t key_version,
 			const uint8_t nonce[TI_ENV_NONCE],
 			const char *tenant, size_t tenant_len,
 			const char *context, size_t context_len,
+			const char *row_id, size_t row_id_len,
 			const uint8_t *plaintext, size_t len, uint8_t *out)
 {
 	int			outl = 0,
@@ -102,7 +137,7 @@ ti_env_seal(EVP_CIPHER_CTX *ctx, uint32_t key_version,
 	memcpy(out + 5, nonce, TI_ENV_NONCE);
 
 	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 1) != 1 ||
-		add_aad(ctx, out, tenant, tenant_len, context, context_len) != 0)
+		add_aad(ctx, out, tenant, tenant_len, context, context_len, row_id, row_id_len) != 0)
 		return -1;
 	if (len > 0 &&
 		EVP_CipherUpdate(ctx, out + TI_ENV_HEADER, &outl, plaintext, (int) len) != 1)
@@ -120,6 +155,7 @@ int
 ti_env_open(EVP_CIPHER_CTX *ctx, const ti_env *env,
 			const char *tenant, size_t tenant_len,
 			const char *context, size_t context_len,
+			const char *row_id, size_t row_id_len,
 			uint8_t *out)
 {
 	int			outl = 0,
@@ -130,7 +166,7 @@ ti_env_open(EVP_CIPHER_CTX *ctx, const ti_env *env,
 		return -1;
 	memcpy(tag, env->tag, TI_ENV_TAG);
 	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, env->nonce, 0) != 1 ||
-		add_aad(ctx, env->header, tenant, tenant_len, context, context_len) != 0)
+		add_aad(ctx, env->header, tenant, tenant_len, context, context_len, row_id, row_id_len) != 0)
 		return -1;
 	if (env->ciphertext_len > 0 &&
 		EVP_CipherUpdate(ctx, out, &outl, env->ciphertext, (int) env->ciphertext_len) != 1)
@@ -148,7 +184,7 @@ ti_env_open(EVP_CIPHER_CTX *ctx, const ti_env *env,
 static void
 key_aad_header(uint8_t header[TI_ENV_HEADER], uint32_t version, const uint8_t nonce[TI_ENV_NONCE])
 {
-	header[0] = 0x80 | TI_ENV_VERSION;	/* distinct from data envelopes */
+	header[0] = TI_KEYWRAP_FORMAT;	/* distinct from data envelopes */
 	header[1] = (uint8_t) (version >> 24);
 	header[2] = (uint8_t) (version >> 16);
 	header[3] = (uint8_t) (version >> 8);
@@ -172,7 +208,7 @@ ti_wrap_key(const uint8_t kek[32], const uint8_t nonce[TI_ENV_NONCE],
 	key_aad_header(header, version, nonce);
 	memcpy(out, nonce, TI_ENV_NONCE);
 	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 1) == 1 &&
-		add_aad(ctx, header, tenant, strlen(tenant), "data key", 8) == 0 &&
+		add_aad(ctx, header, tenant, strlen(tenant), "data key", 8, NULL, 0) == 0 &&
 		EVP_CipherUpdate(ctx, out + TI_ENV_NONCE, &outl, dek, 32) == 1 &&
 		EVP_CipherFinal_ex(ctx, out + TI_ENV_NONCE + outl, &finl) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TI_ENV_TAG, out + TI_ENV_NONCE + 32) == 1)
@@ -200,7 +236,7 @@ ti_unwrap_key(const uint8_t kek[32], const char *tenant, uint32_t version,
 	key_aad_header(header, version, wrapped);
 	memcpy(tag, wrapped + TI_ENV_NONCE + 32, TI_ENV_TAG);
 	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, wrapped, 0) == 1 &&
-		add_aad(ctx, header, tenant, strlen(tenant), "data key", 8) == 0 &&
+		add_aad(ctx, header, tenant, strlen(tenant), "data key", 8, NULL, 0) == 0 &&
 		EVP_CipherUpdate(ctx, dek, &outl, wrapped + TI_ENV_NONCE, 32) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TI_ENV_TAG, tag) == 1 &&
 		EVP_CipherFinal_ex(ctx, dek + outl, &finl) == 1)

@@ -3,15 +3,24 @@
  *	  The AES-256-GCM envelope (plain C, OpenSSL EVP only, no backend headers).
  *
  *	  offset  size  field
- *	  0       1     format version (TI_ENV_VERSION = 1)
- *	  1       4     key version, big-endian
+ *	  0       1     format version (TI_ENV_VERSION = 2; 1 is still opened)
+ *	  1       4     key version, big-endian, > 0
  *	  5       12    nonce (random)
  *	  17      n     ciphertext
  *	  17+n    16    GCM tag
  *
- * Associated data: the 17-byte header, then "tenant_iso/v1", the tenant id
- * (length-prefixed, 1 byte) and the context (length-prefixed, 4 bytes), so
- * a ciphertext opens only for its own tenant, context and header.
+ * Associated data: the 17-byte header, then "tenant_iso/v<format>", the
+ * tenant id (length-prefixed, 1 byte) and the context (length-prefixed, 4
+ * bytes), so a ciphertext opens only for its own tenant, context and header.
+ * Format 2 appends the row binding: one byte 0 (no row id), or 1 followed by
+ * the row id (length-prefixed, 4 bytes).  So a value sealed for one row
+ * opens for no other row id, and not without one; a value sealed without a
+ * row id does not open with one.
+ *
+ * Keys: format 1 used the data key itself as the AES key (and as the HKDF
+ * input of the blind-index key).  Format 2 uses a subkey derived from the
+ * data key with its own label (keys.c); the caller passes the cipher context
+ * that matches env->format.  Format 1 cannot carry a row id.
  */
 #ifndef TI_ENVELOPE_H
 #define TI_ENVELOPE_H
@@ -21,7 +30,8 @@
 
 #include <openssl/evp.h>
 
-#define TI_ENV_VERSION 1
+#define TI_ENV_VERSION 2
+#define TI_ENV_VERSION_LEGACY 1
 #define TI_ENV_HEADER 17
 #define TI_ENV_NONCE 12
 #define TI_ENV_TAG 16
@@ -56,17 +66,24 @@ extern int	ti_env_seal(EVP_CIPHER_CTX *ctx, uint32_t key_version,
 						const uint8_t nonce[TI_ENV_NONCE],
 						const char *tenant, size_t tenant_len,
 						const char *context, size_t context_len,
+						const char *row_id, size_t row_id_len,
 						const uint8_t *plaintext, size_t len, uint8_t *out);
 
 /*
  * Open a parsed envelope into out (env->ciphertext_len bytes).  Returns 0,
- * or -1 when the tag does not verify (wrong tenant, context, key, or any
- * altered byte).
+ * or -1 when the tag does not verify (wrong tenant, context, row id, key,
+ * or any altered byte).  row_id NULL: no row binding.
  */
 extern int	ti_env_open(EVP_CIPHER_CTX *ctx, const ti_env *env,
 						const char *tenant, size_t tenant_len,
 						const char *context, size_t context_len,
+						const char *row_id, size_t row_id_len,
 						uint8_t *out);
+
+/*
+ * Seal: row_id NULL means no row binding.  Always writes format
+ * TI_ENV_VERSION.
+ */
 
 /* Seal/open a 32-byte data key under a KEK (nonce || ct || tag = 60 bytes). */
 #define TI_WRAPPED_LEN (TI_ENV_NONCE + 32 + TI_ENV_TAG)

@@ -8,14 +8,27 @@
  * (AES-256-GCM, tenant id and version bound as associated data) in
  * tenant_iso.data_keys.
  *
+ * Subkeys: the data key itself is never used as a cipher key for new data.
+ * Envelope format 2 uses HKDF(data key, "tenant_iso envelope v2") as its
+ * AES-256-GCM key; the blind-index key is HKDF(data key, "tenant_iso blind
+ * index"), unchanged, so existing blind indexes keep working.  Format 1
+ * envelopes (0.1.0 data) used the data key directly; they are still opened
+ * (a separate decrypt context), never written, and reencrypt() moves them
+ * to format 2.
+ *
  * Cache: unwrapped keys live only in this backend, each with ready
  * encrypt/decrypt cipher contexts and a blind-index subkey, loaded one
- * (tenant, version) at a time.  The cache is bounded (MAX_CACHED_KEYS; when
- * full it is emptied), and it is wiped
+ * (tenant, version) at a time by a primary-key index lookup on data_keys
+ * (never a scan of the whole table).  The cache holds MAX_CACHED_KEYS
+ * entries in recency order (cache[0] is the most recently used); when full,
+ * the least recently used entry is evicted.  It is wiped
  * (OPENSSL_cleanse / EVP_CIPHER_CTX_free) whenever any configuration table
  * changes (registry generation), on DISCARD ALL and at backend exit.
- * Entries are malloc'ed outside PostgreSQL memory contexts so that no
- * context reset can leave key material behind.
+ * Entries live in one anonymous mapping outside PostgreSQL memory contexts
+ * (so no context reset can leave key material behind), marked
+ * MADV_DONTDUMP so that a core dump does not carry them.  The AES key
+ * schedules inside OpenSSL's cipher contexts are allocated by OpenSSL and
+ * are not covered.  _key_cache_stats() exposes the counters for tests.
  *
  * Errors: every failure to open an envelope (malformed, wrong tenant, wrong
  * context, altered, unknown version) raises the same SQLSTATE (39000) and
@@ -31,9 +44,14 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include <openssl/rand.h>
 
 #include "access/genam.h"
+#include "access/stratnum.h"
+#include "funcapi.h"
+#include "utils/fmgroids.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "elevated.h"
@@ -65,15 +83,73 @@ typedef struct CachedKey
 	uint32		version;
 	bool		destroyed;
 	bool		active;
-	EVP_CIPHER_CTX *enc;
+	bool		in_use;			/* slot of the pool taken */
+	EVP_CIPHER_CTX *enc;		/* format 2, the derived AES key */
 	EVP_CIPHER_CTX *dec;
+	EVP_CIPHER_CTX *dec_legacy; /* format 1, the data key itself */
 	uint8		blind[TI_KEY_LEN];
 } CachedKey;
 
-static CachedKey *cache[MAX_CACHED_KEYS];
+static CachedKey *cache[MAX_CACHED_KEYS];	/* most recently used first */
 static int	n_cached = 0;
 static uint64 cache_gen = 0;
 
+/* The slots, in one mapping kept out of core dumps. */
+static CachedKey *pool = NULL;
+static Size pool_size = 0;
+static bool pool_dontdump = false;
+
+static struct
+{
+	int64		hits;
+	int64		misses;
+	int64		evictions;
+	int64		rows_read;		/* data_keys rows read on misses */
+} stats;
+
+static const char aes_label[] = "tenant_iso envelope v2";
+
+static CachedKey *
+slot_alloc(void)
+{
+	int			i;
+
+	if (pool == NULL)
+	{
+		Size		page = (Size) sysconf(_SC_PAGESIZE);
+		void	   *p;
+
+		pool_size = TYPEALIGN(page, sizeof(CachedKey) * MAX_CACHED_KEYS);
+		p = mmap(NULL, pool_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+#ifdef MADV_DONTDUMP
+		pool_dontdump = (madvise(p, pool_size, MADV_DONTDUMP) == 0);
+#endif
+#ifdef MADV_DONTFORK
+		(void) madvise(p, pool_size, MADV_DONTFORK);
+#endif
+		pool = p;
+	}
+	for (i = 0; i < MAX_CACHED_KEYS; i++)
+		if (!pool[i].in_use)
+		{
+			memset(&pool[i], 0, sizeof(CachedKey));
+			pool[i].in_use = true;
+			return &pool[i];
+		}
+	elog(ERROR, "key cache pool exhausted");
+	return NULL;				/* keep compiler quiet */
+}
+
+static void
+slot_free(CachedKey *k)
+{
+	ti_aead_free(k->enc);
+	ti_aead_free(k->dec);
+	ti_aead_free(k->dec_legacy);
+	OPENSSL_cleanse(k, sizeof(CachedKey));	/* also clears in_use */
+}
 
 void
 ti_keys_flush(void)
@@ -82,10 +158,7 @@ ti_keys_flush(void)
 
 	for (i = 0; i < n_cached; i++)
 	{
-		ti_aead_free(cache[i]->enc);
-		ti_aead_free(cache[i]->dec);
-		OPENSSL_cleanse(cache[i], sizeof(CachedKey));
-		free(cache[i]);
+		slot_free(cache[i]);
 		cache[i] = NULL;
 	}
 	n_cached = 0;
@@ -138,12 +211,16 @@ add_to_cache(const char *tenant, uint32 version, const char *state,
 {
 	CachedKey  *k;
 	uint8		dek[TI_KEY_LEN];
+	uint8		aes[TI_KEY_LEN];
 
 	if (n_cached >= MAX_CACHED_KEYS)
-		ti_keys_flush();
-	k = calloc(1, sizeof(CachedKey));
-	if (k == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	{
+		/* evict the least recently used entry */
+		slot_free(cache[--n_cached]);
+		cache[n_cached] = NULL;
+		stats.evictions++;
+	}
+	k = slot_alloc();
 	strlcpy(k->tenant, tenant, sizeof(k->tenant));
 	k->version = version;
 	k->destroyed = (strcmp(state, "destroyed") == 0 || wrapped == NULL);
@@ -154,32 +231,39 @@ add_to_cache(const char *tenant, uint32 version, const char *state,
 
 		if (ti_unwrap_key(kek, tenant, version, wrapped, wrapped_len, dek) != 0)
 		{
-			free(k);
+			slot_free(k);
 			ereport(ERROR,
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 					 errmsg("data key %u of tenant \"%s\" cannot be unwrapped with the current master key",
 							version, tenant),
 					 errhint("If the master key was changed, set tenant_iso.previous_master_key_command and run tenant_iso.rewrap_keys().")));
 		}
-		k->enc = ti_aead_new(dek, 1);
-		k->dec = ti_aead_new(dek, 0);
-		if (k->enc == NULL || k->dec == NULL ||
+		if (ti_hkdf_sha256(dek, TI_KEY_LEN, (const uint8 *) aes_label, sizeof(aes_label) - 1,
+						   NULL, 0, aes, TI_KEY_LEN) == 0)
+		{
+			k->enc = ti_aead_new(aes, 1);
+			k->dec = ti_aead_new(aes, 0);
+		}
+		k->dec_legacy = ti_aead_new(dek, 0);
+		ti_wipe(aes, sizeof(aes));
+		if (k->enc == NULL || k->dec == NULL || k->dec_legacy == NULL ||
 			ti_hkdf_sha256(dek, TI_KEY_LEN, (const uint8 *) salt, sizeof(salt) - 1,
 						   NULL, 0, k->blind, TI_KEY_LEN) != 0)
 		{
 			ti_wipe(dek, sizeof(dek));
-			ti_aead_free(k->enc);
-			ti_aead_free(k->dec);
-			free(k);
+			slot_free(k);
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not set up the cipher for a data key")));
 		}
 		ti_wipe(dek, sizeof(dek));
 	}
-	cache[n_cached++] = k;
+	memmove(cache + 1, cache, sizeof(CachedKey *) * n_cached);
+	cache[0] = k;
+	n_cached++;
 }
 
+/* Look a key up in the cache; a hit becomes the most recently used. */
 static CachedKey *
 cached(const char *tenant, uint32 version, bool want_active)
 {
@@ -191,7 +275,14 @@ cached(const char *tenant, uint32 version, bool want_active)
 
 		if (strcmp(k->tenant, tenant) == 0 &&
 			(want_active ? k->active : k->version == version))
+		{
+			if (i > 0)
+			{
+				memmove(cache + 1, cache, sizeof(CachedKey *) * i);
+				cache[0] = k;
+			}
 			return k;
+		}
 	}
 	return NULL;
 }
@@ -210,20 +301,43 @@ find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_key
 	HeapTuple	tup;
 	uint8		kek[TI_KEY_LEN];
 	volatile bool have_kek = false;
+	ScanKeyData skey[2];
 
 	check_cache_valid();
 	k = cached(tenant, version, want_active);
 	if (k != NULL)
 	{
+		stats.hits++;
 		if (has_keys)
 			*has_keys = true;
 		return k;
 	}
+	stats.misses++;
 	if (has_keys)
 		*has_keys = false;
 
+	/*
+	 * An index lookup on the primary key (tenant_id, version): the rows of
+	 * this tenant only, or just the one version.  The scan keys carry the
+	 * index's own collation, as a btree descent on text needs.
+	 */
 	rel = table_open(data_keys_relid(), AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	{
+		Oid			indexoid = RelationGetPrimaryKeyIndex(rel);
+		Relation	idx;
+		Oid			coll;
+
+		if (!OidIsValid(indexoid))
+			elog(ERROR, "tenant_iso.data_keys has no primary key");
+		idx = index_open(indexoid, AccessShareLock);
+		coll = idx->rd_indcollation[0];
+		index_close(idx, AccessShareLock);
+		ScanKeyEntryInitialize(&skey[0], 0, 1, BTEqualStrategyNumber, TEXTOID,
+							   coll, F_TEXTEQ, CStringGetTextDatum(tenant));
+		ScanKeyEntryInitialize(&skey[1], 0, 2, BTEqualStrategyNumber, INT4OID,
+							   InvalidOid, F_INT4EQ, Int32GetDatum((int32) version));
+		scan = systable_beginscan(rel, indexoid, true, NULL, want_active ? 1 : 2, skey);
+	}
 	PG_TRY();
 	{
 		while (HeapTupleIsValid(tup = systable_getnext(scan)))
@@ -236,6 +350,7 @@ find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_key
 			bytea	   *wrapped = NULL;
 			Datum		w;
 
+			stats.rows_read++;
 			if (strcmp(t, tenant) != 0)
 				continue;
 			if (has_keys)
@@ -265,7 +380,8 @@ find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_key
 	PG_END_TRY();
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return cached(tenant, version, want_active);
+	k = cached(tenant, version, want_active);
+	return k;
 }
 
 static CachedKey *
@@ -439,8 +555,13 @@ next_nonce(uint8 *out)
 	nonce_pos += TI_ENV_NONCE;
 }
 
+/*
+ * Seal data for a tenant, context and (row_id != NULL) row, under the
+ * tenant's active key, in envelope format 2.
+ */
 bytea *
 ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
+			   const char *row_id, size_t row_id_len,
 			   const uint8 *data, size_t len)
 {
 	CachedKey  *k = active_key(tenant);
@@ -454,7 +575,8 @@ ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
 	out = palloc(VARHDRSZ + len + TI_ENV_OVERHEAD);
 	next_nonce(nonce);
 	if (ti_env_seal(k->enc, k->version, nonce, tenant, strlen(tenant),
-					context, context_len, data, len, (uint8 *) VARDATA(out)) != 0)
+					context, context_len, row_id, row_id_len,
+					data, len, (uint8 *) VARDATA(out)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("encryption failed")));
@@ -463,14 +585,15 @@ ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
 }
 
 /*
- * Open an envelope for a tenant and context.  Returns NULL when the value
- * does not open (malformed, a key version the tenant does not have, wrong
- * tenant or context, altered): the caller decides whether that is an error
- * (decrypt) or a value to skip and report (reencrypt).  A destroyed key
- * always raises 55000.
+ * Open an envelope for a tenant, context and (row_id != NULL) row.  Returns
+ * NULL when the value does not open (malformed, a key version the tenant
+ * does not have, wrong tenant, context or row, altered): the caller decides
+ * whether that is an error (decrypt) or a value to skip and report
+ * (reencrypt).  A destroyed key always raises 55000.
  */
 bytea *
 ti_try_decrypt_for(const char *tenant, const char *context, size_t context_len,
+				   const char *row_id, size_t row_id_len,
 				   const uint8 *data, size_t len)
 {
 	ti_env		env;
@@ -485,8 +608,9 @@ ti_try_decrypt_for(const char *tenant, const char *context, size_t context_len,
 	if (k->destroyed)
 		key_destroyed(tenant);
 	out = palloc(VARHDRSZ + env.ciphertext_len);
-	if (ti_env_open(k->dec, &env, tenant, strlen(tenant), context, context_len,
-					(uint8 *) VARDATA(out)) != 0)
+	if (ti_env_open(env.format == TI_ENV_VERSION ? k->dec : k->dec_legacy,
+					&env, tenant, strlen(tenant), context, context_len,
+					row_id, row_id_len, (uint8 *) VARDATA(out)) != 0)
 	{
 		pfree(out);
 		return NULL;
@@ -497,13 +621,26 @@ ti_try_decrypt_for(const char *tenant, const char *context, size_t context_len,
 
 bytea *
 ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
+			   const char *row_id, size_t row_id_len,
 			   const uint8 *data, size_t len)
 {
-	bytea	   *out = ti_try_decrypt_for(tenant, context, context_len, data, len);
+	bytea	   *out = ti_try_decrypt_for(tenant, context, context_len,
+										 row_id, row_id_len, data, len);
 
 	if (out == NULL)
 		crypto_failed();
 	return out;
+}
+
+/* Envelope format of a value, or -1 if it is not an envelope. */
+int
+ti_envelope_format(const uint8 *data, size_t len)
+{
+	ti_env		env;
+
+	if (ti_env_parse(data, len, &env) != 0)
+		return -1;
+	return env.format;
 }
 
 /* Key version of an envelope, or -1 if it is not one. */
@@ -550,20 +687,41 @@ context_arg(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? cstring_to_text("") : PG_GETARG_TEXT_PP(argno);
 }
 
+/*
+ * The optional third argument, row_id, binds a ciphertext to its row (it
+ * goes into the associated data).  Passing it as NULL is an error rather
+ * than "no binding": a NULL key column must not silently drop the binding.
+ */
+static text *
+row_id_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_NARGS() < 3)
+		return NULL;
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("row_id must not be null"),
+				 errhint("Call the two-argument form for a value that is not bound to a row.")));
+	return PG_GETARG_TEXT_PP(2);
+}
+
 PG_FUNCTION_INFO_V1(ti_encrypt);
 Datum
 ti_encrypt(PG_FUNCTION_ARGS)
 {
 	bytea	   *data;
 	text	   *ctx;
+	text	   *row;
 	const char *tenant;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	data = PG_GETARG_BYTEA_PP(0);	/* text and bytea share a layout */
 	ctx = context_arg(fcinfo, 1);
+	row = row_id_arg(fcinfo);
 	tenant = require_tenant();
 	PG_RETURN_BYTEA_P(ti_encrypt_for(tenant, VARDATA_ANY(ctx), VARSIZE_ANY_EXHDR(ctx),
+									 row ? VARDATA_ANY(row) : NULL, row ? VARSIZE_ANY_EXHDR(row) : 0,
 									 (uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
 }
 
@@ -573,14 +731,17 @@ ti_decrypt(PG_FUNCTION_ARGS)
 {
 	bytea	   *data;
 	text	   *ctx;
+	text	   *row;
 	const char *tenant;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	data = PG_GETARG_BYTEA_PP(0);
 	ctx = context_arg(fcinfo, 1);
+	row = row_id_arg(fcinfo);
 	tenant = require_tenant();
 	PG_RETURN_BYTEA_P(ti_decrypt_for(tenant, VARDATA_ANY(ctx), VARSIZE_ANY_EXHDR(ctx),
+									 row ? VARDATA_ANY(row) : NULL, row ? VARSIZE_ANY_EXHDR(row) : 0,
 									 (uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
 }
 
@@ -599,6 +760,36 @@ ti_decrypt_text(PG_FUNCTION_ARGS)
 				 errmsg("decrypted value is not valid text in the database encoding"),
 				 errhint("Use tenant_iso.decrypt() for binary values.")));
 	PG_RETURN_TEXT_P((text *) out);
+}
+
+/*
+ * _key_cache_stats(): this backend's key cache, for tests and diagnosis.
+ * No key material: counts, and the address of the slot pool so that a
+ * test can find its mapping (and its MADV_DONTDUMP flag) in smaps.
+ */
+PG_FUNCTION_INFO_V1(ti_key_cache_stats);
+Datum
+ti_key_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	check_cache_valid();
+	values[0] = Int32GetDatum(n_cached);
+	values[1] = Int32GetDatum(MAX_CACHED_KEYS);
+	values[2] = Int64GetDatum(stats.hits);
+	values[3] = Int64GetDatum(stats.misses);
+	values[4] = Int64GetDatum(stats.evictions);
+	values[5] = Int64GetDatum(stats.rows_read);
+	if (pool != NULL)
+		values[6] = CStringGetTextDatum(psprintf("%lx", (unsigned long) (uintptr_t) pool));
+	else
+		nulls[6] = true;
+	values[7] = BoolGetDatum(pool_dontdump);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 PG_FUNCTION_INFO_V1(ti_blind_index);

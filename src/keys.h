@@ -9,12 +9,17 @@
 #include "postgres.h"
 
 extern void ti_keys_flush(void);
+/* row_id NULL: the value is not bound to a row */
 extern bytea *ti_encrypt_for(const char *tenant, const char *context, size_t context_len,
+							 const char *row_id, size_t row_id_len,
 							 const uint8 *data, size_t len);
 extern bytea *ti_decrypt_for(const char *tenant, const char *context, size_t context_len,
+							 const char *row_id, size_t row_id_len,
 							 const uint8 *data, size_t len);
 extern bytea *ti_try_decrypt_for(const char *tenant, const char *context, size_t context_len,
+								 const char *row_id, size_t row_id_len,
 								 const uint8 *data, size_t len);
+extern int	ti_envelope_format(const uint8 *data, size_t len);
 extern int64 ti_envelope_key_version(const uint8 *data, size_t len);
 extern int64 ti_active_version(const char *tenant);
 typedef enum TiKeyState

@@ -66,6 +66,7 @@
 #include "funcapi.h"
 #include "utils/tuplestore.h"
 
+#include "envelope.h"
 #include "keys.h"
 #include "token.h"
 #include "tenant_iso.h"
@@ -121,7 +122,11 @@ needs_work(const char *tenant, bytea *ct)
 	if (version < 0)
 		return false;			/* not an envelope: leave it alone */
 	active = ti_active_version(tenant);
-	if (active <= 0 || version == active)
+	if (active <= 0)
+		return false;
+	/* current key and current format (format 1 values move to format 2) */
+	if (version == active &&
+		ti_envelope_format((uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct)) == TI_ENV_VERSION)
 		return false;
 	/* shredded keys: nothing can open these, nothing to report */
 	return ti_key_version_state(tenant, (uint32) version) != TI_KEY_DESTROYED;
@@ -185,14 +190,14 @@ reencrypt_range(ReencryptShared *sh, Oid leaf, const char *sql_select, const cha
 
 		if (!needs_work(tenant, ct))
 			continue;
-		pt = ti_try_decrypt_for(tenant, sh->context, sh->context_len,
+		pt = ti_try_decrypt_for(tenant, sh->context, sh->context_len, NULL, 0,
 								(uint8 *) VARDATA_ANY(ct), VARSIZE_ANY_EXHDR(ct));
 		if (pt == NULL)
 		{
 			report_failure(sh, leaf, tid, tenant, ct);
 			continue;
 		}
-		nct = ti_encrypt_for(tenant, sh->context, sh->context_len,
+		nct = ti_encrypt_for(tenant, sh->context, sh->context_len, NULL, 0,
 							 (uint8 *) VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
 		memset(VARDATA(pt), 0, VARSIZE(pt) - VARHDRSZ);
 		uvalues[0] = PointerGetDatum(nct);

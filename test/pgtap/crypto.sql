@@ -10,7 +10,7 @@
 -- parallel worker decrypting.
 --
 -- Envelope (src/envelope.h), 0-based offsets as used by get_byte/set_byte:
---   0 format (1) | 1..4 key version BE | 5..16 nonce | 17.. ciphertext | last 16 tag
+--   0 format (2; 1 for 0.1.0 data) | 1..4 key version BE | 5..16 nonce | 17.. ciphertext | last 16 tag
 -- The tamper target 'a_tamper' seals a 16-byte plaintext, so it is 49 bytes:
 -- ciphertext 17..32, tag 33..48.
 --
@@ -183,7 +183,7 @@ SELECT lives_ok($$INSERT INTO crypt_store VALUES ('a_hello', tenant_iso.encrypt(
 SELECT is(tenant_iso.decrypt_text(crypt_ct('a_hello')), 'hello', 'decrypt_text gives the plaintext back');
 SELECT is(tenant_iso.decrypt(crypt_ct('a_hello')), '\x68656c6c6f'::bytea, 'decrypt gives the bytes back');
 SELECT is(length(crypt_ct('a_hello')), 5 + 33, 'envelope = plaintext + 33 bytes (17 header + 16 tag)');
-SELECT is(get_byte(crypt_ct('a_hello'), 0), 1, 'byte 0 is the format version 1');
+SELECT is(get_byte(crypt_ct('a_hello'), 0), 2, 'byte 0 is the format version 2');
 SELECT is(substr(crypt_ct('a_hello'), 2, 4), '\x00000001'::bytea, 'bytes 1-4: key version 1, big-endian');
 RESET ROLE;
 SELECT results_eq(
@@ -282,12 +282,12 @@ SELECT lives_ok($$INSERT INTO crypt_store VALUES ('a_tamper', tenant_iso.encrypt
 	'seal the tamper targets');
 SELECT is(length(crypt_ct('a_tamper')), 49, 'the tamper target is 49 bytes');
 SELECT is(tenant_iso.decrypt_text(crypt_ct('a_tamper'), 'ctx'), 'attack at dawn!!', 'untouched it opens');
-SELECT throws_ok($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 0, 2), 'ctx')$$,
-	'39000', 'decryption failed', 'format byte 1 -> 2');
+SELECT throws_ok($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 0, 1), 'ctx')$$,
+	'39000', 'decryption failed', 'format byte 2 -> 1 (a downgrade to the 0.1.0 format)');
 SELECT throws_ok($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 0, 0), 'ctx')$$,
-	'39000', 'decryption failed', 'format byte 1 -> 0');
+	'39000', 'decryption failed', 'format byte 2 -> 0');
 SELECT throws_ok($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 0, 129), 'ctx')$$,
-	'39000', 'decryption failed', 'format byte 1 -> 0x81 (the key-wrapping domain)');
+	'39000', 'decryption failed', 'format byte 2 -> 0x81 (the key-wrapping domain)');
 SELECT throws_ok($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 4, 0), 'ctx')$$,
 	'39000', 'decryption failed', 'key version 1 -> 0 (low byte)');
 SELECT throws_ok($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 1, 1), 'ctx')$$,
@@ -358,7 +358,7 @@ INSERT INTO crypt_errs VALUES
 	('other context', crypt_err($$SELECT tenant_iso.decrypt(crypt_ct('a_tamper'), 'ctx2')$$)),
 	('no context', crypt_err($$SELECT tenant_iso.decrypt(crypt_ct('a_tamper'))$$)),
 	('version 2 unknown', crypt_err($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 4, 2), 'ctx')$$)),
-	('format 2', crypt_err($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 0, 2), 'ctx')$$)),
+	('format 1 (downgrade)', crypt_err($$SELECT tenant_iso.decrypt(set_byte(crypt_ct('a_tamper'), 0, 1), 'ctx')$$)),
 	('text: other context', crypt_err($$SELECT tenant_iso.decrypt_text(crypt_ct('a_tamper'), 'ctx2')$$)),
 	('other tenant (ta opens tb)', crypt_err($$SELECT tenant_iso.decrypt(crypt_ct('b_hello'))$$));
 RESET ROLE;
