@@ -6,8 +6,16 @@
 -- token for another tenant; uniqueness; the token never appearing in an
 -- error; privileges and argument checks of issue_token.
 --
--- Token format (design brief): 'ti1.' || base64url(payload || HMAC-SHA256),
--- payload = version(1) | expiry int64 BE | nonce(16) | idlen(1) | id.
+-- Token format (src/token.h): 'ti2.' || base64url(payload || HMAC-SHA256),
+-- payload = version(1) = 2 | kid uint32 BE | issued int64 BE (Unix us) |
+-- expiry int64 BE (Unix s) | audience id(16) | nonce(16) | idlen(1) | id.
+-- Byte offsets (0-based): kid 1, issued 5, expiry 13, audience 21, nonce
+-- 37, idlen 53, id 54; the MAC follows the id.
+--
+-- Sections 11-16 (issue 11): token_max_ttl, revoke_tokens, suspend and
+-- resume, rotate_token_key, token_audience, and a token replayed into
+-- another database of this cluster (dblink).  Another cluster is
+-- test/cluster/t_token_audience.sh.
 -- The helpers tok_s.raw() / tok_s.enc() decode and re-encode it, so that
 -- forgeries change exactly the field they mean to change.
 --
@@ -40,13 +48,25 @@ CREATE FUNCTION tok_s.raw(t text) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
 	  FROM (SELECT translate(substr(t, 5), '-_', '+/') AS b) s $$;
 -- the token text for raw bytes
 CREATE FUNCTION tok_s.enc(r bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-	SELECT 'ti1.' || rtrim(translate(replace(encode(r, 'base64'), E'\n', ''), '+/', '-_'), '=') $$;
+	SELECT 'ti2.' || rtrim(translate(replace(encode(r, 'base64'), E'\n', ''), '+/', '-_'), '=') $$;
 -- the expiry field (Unix seconds)
 CREATE FUNCTION tok_s.expiry(t text) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
-	SELECT ('x' || encode(substring(tok_s.raw(t) FROM 2 FOR 8), 'hex'))::bit(64)::bigint $$;
+	SELECT ('x' || encode(substring(tok_s.raw(t) FROM 14 FOR 8), 'hex'))::bit(64)::bigint $$;
+-- the issue time field (Unix microseconds)
+CREATE FUNCTION tok_s.issued(t text) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+	SELECT ('x' || encode(substring(tok_s.raw(t) FROM 6 FOR 8), 'hex'))::bit(64)::bigint $$;
+-- the key id field
+CREATE FUNCTION tok_s.kid(t text) RETURNS int LANGUAGE sql IMMUTABLE AS $$
+	SELECT ('x' || encode(substring(tok_s.raw(t) FROM 2 FOR 4), 'hex'))::bit(32)::int $$;
+-- the token with its key id field replaced (MAC left as it was)
+CREATE FUNCTION tok_s.with_kid(t text, k int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT tok_s.enc(overlay(tok_s.raw(t) PLACING decode(lpad(to_hex(k), 8, '0'), 'hex') FROM 2 FOR 4)) $$;
+-- the audience id field
+CREATE FUNCTION tok_s.aud(t text) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+	SELECT substring(tok_s.raw(t) FROM 22 FOR 16) $$;
 -- the token with its expiry field replaced (MAC left as it was)
 CREATE FUNCTION tok_s.with_expiry(t text, e bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-	SELECT tok_s.enc(overlay(tok_s.raw(t) PLACING decode(lpad(to_hex(e), 16, '0'), 'hex') FROM 2 FOR 8)) $$;
+	SELECT tok_s.enc(overlay(tok_s.raw(t) PLACING decode(lpad(to_hex(e), 16, '0'), 'hex') FROM 14 FOR 8)) $$;
 -- the token with character i (1-based) replaced by another base64url character
 CREATE FUNCTION tok_s.flip(t text, i int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
 	SELECT overlay(t PLACING CASE WHEN substr(t, i, 1) = 'A' THEN 'B' ELSE 'A' END FROM i FOR 1) $$;
@@ -105,24 +125,24 @@ SELECT tenant_iso.issue_token('acme') AS tok_acme,
        tenant_iso.issue_token('susp') AS tok_susp,
        tenant_iso.issue_token('acme', '1 second') AS tok_1s \gset
 
-SELECT plan(117);
+SELECT plan(120);
 
 -- ===================================================================
 -- 1. Format and uniqueness
 -- ===================================================================
-SELECT matches(:'tok_acme'::text, '^ti1\.[A-Za-z0-9_-]+$', 'a token is ti1. followed by base64url');
-SELECT is(length(tok_s.raw(:'tok_acme'::text)), 1 + 8 + 16 + 1 + 4 + 32,
-	'decoded: version, expiry, nonce, id length, id (acme) and a 32-byte MAC');
+SELECT matches(:'tok_acme'::text, '^ti2\.[A-Za-z0-9_-]+$', 'a token is ti2. followed by base64url');
+SELECT is(length(tok_s.raw(:'tok_acme'::text)), 1 + 4 + 8 + 8 + 16 + 16 + 1 + 4 + 32,
+	'decoded: version, kid, issued, expiry, audience, nonce, id length, id (acme) and a 32-byte MAC');
 SELECT is(tok_s.enc(tok_s.raw(:'tok_acme'::text)), :'tok_acme'::text,
 	'(test helper) decoding and re-encoding gives the token back');
-SELECT is(get_byte(tok_s.raw(:'tok_acme'::text), 0), 1, 'version byte is 1');
-SELECT is(get_byte(tok_s.raw(:'tok_acme'::text), 25), 4, 'id length byte is 4');
-SELECT is(substring(tok_s.raw(:'tok_acme'::text) FROM 27 FOR 4), 'acme'::bytea, 'the id is acme');
+SELECT is(get_byte(tok_s.raw(:'tok_acme'::text), 0), 2, 'version byte is 2');
+SELECT is(get_byte(tok_s.raw(:'tok_acme'::text), 53), 4, 'id length byte is 4');
+SELECT is(substring(tok_s.raw(:'tok_acme'::text) FROM 55 FOR 4), 'acme'::bytea, 'the id is acme');
 SELECT ok(tok_s.expiry(:'tok_acme'::text) BETWEEN extract(epoch FROM now())::bigint + 290
                                         AND extract(epoch FROM now())::bigint + 310,
 	'the default lifetime is 5 minutes');
 SELECT isnt(:'tok_acme'::text, :'tok_acme2'::text, 'two tokens for the same tenant differ');
-SELECT isnt(substring(tok_s.raw(:'tok_acme'::text) FROM 10 FOR 16), substring(tok_s.raw(:'tok_acme2'::text) FROM 10 FOR 16),
+SELECT isnt(substring(tok_s.raw(:'tok_acme'::text) FROM 38 FOR 16), substring(tok_s.raw(:'tok_acme2'::text) FROM 38 FOR 16),
 	'... in their random nonce');
 SELECT is((SELECT count(DISTINCT tenant_iso.issue_token('acme'))::int FROM generate_series(1, 50)), 50,
 	'50 tokens issued in one statement are all different');
@@ -156,26 +176,26 @@ SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.flip(:'t
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.flip(:'tok_acme'::text, length(:'tok_acme'::text))),
 	'28000', 'invalid tenant token', 'last character flipped -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
-		tok_s.enc(overlay(tok_s.raw(:'tok_acme'::text) PLACING 'beta'::bytea FROM 27 FOR 4))),
+		tok_s.enc(overlay(tok_s.raw(:'tok_acme'::text) PLACING 'beta'::bytea FROM 55 FOR 4))),
 	'28000', 'invalid tenant token', 'tenant id changed from acme to beta (same length, old MAC) -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
-		tok_s.enc(overlay(tok_s.raw(:'tok_acme'::text) PLACING '\x05'::bytea || 'acmex'::bytea FROM 26 FOR 5))),
+		tok_s.enc(overlay(tok_s.raw(:'tok_acme'::text) PLACING '\x05'::bytea || 'acmex'::bytea FROM 54 FOR 5))),
 	'28000', 'invalid tenant token', 'tenant id changed to a longer one -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
 		tok_s.with_expiry(:'tok_acme'::text, tok_s.expiry(:'tok_acme'::text) + 86400 * 365)),
 	'28000', 'invalid tenant token', 'expiry pushed a year later (old MAC) -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
-		tok_s.enc(set_byte(tok_s.raw(:'tok_acme'::text), 0, 2))),
-	'28000', 'invalid tenant token', 'version byte changed to 2 -> 28000');
+		tok_s.enc(set_byte(tok_s.raw(:'tok_acme'::text), 0, 1))),
+	'28000', 'invalid tenant token', 'version byte changed to 1 (0.1.0) -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
 		tok_s.enc(set_byte(tok_s.raw(:'tok_acme'::text), 61, get_byte(tok_s.raw(:'tok_acme'::text), 61) # 1))),
 	'28000', 'invalid tenant token', 'one bit of the MAC flipped -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
-		tok_s.enc(substring(tok_s.raw(:'tok_beta'::text) FROM 1 FOR 30) || substring(tok_s.raw(:'tok_acme'::text) FROM 31))),
+		tok_s.enc(substring(tok_s.raw(:'tok_beta'::text) FROM 1 FOR 58) || substring(tok_s.raw(:'tok_acme'::text) FROM 59))),
 	'28000', 'invalid tenant token', 'beta payload spliced with acme''s MAC -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
-		tok_s.enc(substring(tok_s.raw(:'tok_1s'::text) FROM 1 FOR 9) || substring(tok_s.raw(:'tok_acme'::text) FROM 10))),
-	'28000', 'invalid tenant token', 'expiry of one token, nonce, id and MAC of another -> 28000');
+		tok_s.enc(substring(tok_s.raw(:'tok_1s'::text) FROM 1 FOR 21) || substring(tok_s.raw(:'tok_acme'::text) FROM 22))),
+	'28000', 'invalid tenant token', 'kid, issue time and expiry of one token, audience, nonce, id and MAC of another -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', left(:'tok_acme'::text, -1)),
 	'28000', 'invalid tenant token', 'truncated by one character -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', left(:'tok_acme'::text, -4)),
@@ -183,7 +203,7 @@ SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', left(:'tok_acm
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', left(:'tok_acme'::text, length(:'tok_acme'::text) / 2)),
 	'28000', 'invalid tenant token', 'truncated to half -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
-		tok_s.enc(substring(tok_s.raw(:'tok_acme'::text) FROM 1 FOR 61))),
+		tok_s.enc(substring(tok_s.raw(:'tok_acme'::text) FROM 1 FOR 89))),
 	'28000', 'invalid tenant token', 'last MAC byte removed (well-formed base64url) -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_acme'::text || 'A'),
 	'28000', 'invalid tenant token', 'extended by one character -> 28000');
@@ -195,20 +215,20 @@ SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_acme'::t
 	'28000', 'invalid tenant token', 'trailing space -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', ' ' || :'tok_acme'::text),
 	'28000', 'invalid tenant token', 'leading space -> 28000');
-SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', 'TI1.' || substr(:'tok_acme'::text, 5)),
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', 'TI2.' || substr(:'tok_acme'::text, 5)),
 	'28000', 'invalid tenant token', 'prefix in upper case -> 28000');
-SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', 'ti2.' || substr(:'tok_acme'::text, 5)),
-	'28000', 'invalid tenant token', 'another prefix -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', 'ti1.' || substr(:'tok_acme'::text, 5)),
+	'28000', 'invalid tenant token', 'another prefix (0.1.0''s ti1.) -> 28000');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)',
 		overlay(:'tok_acme'::text PLACING '+' FROM length(:'tok_acme'::text) / 2 FOR 1)),
 	'28000', 'invalid tenant token', 'a character of the standard base64 alphabet (+) -> 28000');
 SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('')$$, '28000', 'invalid tenant token', 'empty token -> 28000');
-SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti1.')$$, '28000', 'invalid tenant token', 'prefix only -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti2.')$$, '28000', 'invalid tenant token', 'prefix only -> 28000');
 SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('hello world')$$, '28000', 'invalid tenant token',
 	'garbage -> 28000');
-SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti1.!!!!%%%%')$$, '28000', 'invalid tenant token',
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti2.!!!!%%%%')$$, '28000', 'invalid tenant token',
 	'prefix and garbage -> 28000');
-SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti1.' || repeat('A', 100000))$$, '28000',
+SELECT throws_ok($$SELECT tenant_iso.set_tenant_token('ti2.' || repeat('A', 100000))$$, '28000',
 	'invalid tenant token', 'a 100 kB token -> 28000');
 SELECT throws_ok($$SELECT tenant_iso.set_tenant_token(NULL)$$, '28000', 'invalid tenant token', 'NULL token -> 28000');
 SELECT throws_ok($$SELECT tenant_iso.set_tenant_token(NULL, true)$$, '28000', 'invalid tenant token',
@@ -267,8 +287,15 @@ SELECT is(tenant_iso.current_tenant(), NULL, '... no context');
 RESET ROLE;
 SELECT tenant_iso.resume_tenant('susp') \g /dev/null
 SET ROLE tok_plain;
-SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_susp'::text),
-	'after resume_tenant the unexpired token works again');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_susp'::text),
+	'28000', 'tenant token has been revoked',
+	'after resume_tenant a token issued before the suspension stays refused (28000)');
+SELECT is(tenant_iso.current_tenant(), NULL, '... no context');
+RESET ROLE;
+SELECT tenant_iso.issue_token('susp') AS tok_susp_new \gset
+SET ROLE tok_plain;
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_susp_new'::text),
+	'a token issued after resume_tenant works');
 SELECT is(tok_s.seen(), 'susp:1', '... and shows only susp rows');
 RESET ROLE;
 SELECT tenant_iso.suspend_tenant('susp') \g /dev/null
@@ -336,7 +363,7 @@ SELECT ok(tok_s.error_hides(left(:'tok_acme'::text, -1)), 'truncated token: no e
 SELECT ok(tok_s.error_hides(:'tok_2s'::text), 'expired token: no error field contains the token');
 SELECT ok(tok_s.error_hides(:'tok_gone'::text), 'token of an unknown tenant: no error field contains the token');
 SELECT ok(tok_s.error_hides(:'tok_susp'::text), 'token of a suspended tenant: no error field contains the token');
-SELECT ok(tok_s.error_hides('ti1.' || repeat('QUJD', 30)), 'garbage token: no error field contains it');
+SELECT ok(tok_s.error_hides('ti2.' || repeat('QUJD', 30)), 'garbage token: no error field contains it');
 SELECT alike(tok_s.error_of(:'tok_2s'::text), '28000 | tenant token has expired | %',
 	'(the helper sees the expected error)');
 SET ROLE tok_m;
@@ -376,7 +403,12 @@ SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '1 day -25 hours')$$, '
 	'ttl that adds up to a negative span -> 22023');
 SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '11 years')$$, '22023', NULL, 'ttl over ten years -> 22023');
 SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', NULL)$$, '22023', NULL, 'NULL ttl -> 22023');
-SELECT lives_ok($$SELECT tenant_iso.issue_token('acme', '10 years')$$, 'ttl of ten years is accepted');
+SET tenant_iso.token_max_ttl = '3660 days';
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '11 years')$$, '22023', NULL,
+	'ttl over ten years -> 22023 even with the highest token_max_ttl');
+SELECT lives_ok($$SELECT tenant_iso.issue_token('acme', '10 years')$$,
+	'ttl of ten years is accepted when token_max_ttl allows it');
+RESET tenant_iso.token_max_ttl;
 SELECT throws_ok($$SELECT tenant_iso.issue_token('nosuch')$$, '42704', 'tenant "nosuch" does not exist',
 	'issue_token for an unknown tenant -> 42704');
 SELECT throws_ok($$SELECT tenant_iso.issue_token('no such')$$, '22023', NULL, 'issue_token: invalid id -> 22023');
