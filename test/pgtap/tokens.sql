@@ -24,8 +24,12 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS tenant_iso;
+CREATE EXTENSION IF NOT EXISTS dblink SCHEMA public;
 
-DROP ROLE IF EXISTS tok_plain, tok_m, tok_pool, tok_issuer;
+DROP ROLE IF EXISTS tok_plain, tok_m, tok_pool, tok_issuer, tok_login;
+DROP DATABASE IF EXISTS pgtap_tokens_other WITH (FORCE);
+CREATE DATABASE pgtap_tokens_other;  -- section 16: same cluster, same master key
+CREATE ROLE tok_login LOGIN;  -- a second session (dblink), neither member nor switcher
 CREATE ROLE tok_plain;    -- neither member nor switcher: enters with tokens only
 CREATE ROLE tok_m;        -- member of acme
 CREATE ROLE tok_pool;     -- switcher
@@ -98,6 +102,12 @@ BEGIN
 EXCEPTION WHEN others THEN
 	NULL;
 END $$;
+-- a libpq connection string for a second session on this server
+CREATE FUNCTION tok_s.connstr(u text, db text) RETURNS text LANGUAGE sql STABLE AS $$
+	SELECT format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'), db, u) $$;
+-- present a token on a dblink connection (errors come back with their SQLSTATE)
+CREATE FUNCTION tok_s.present_on(conn text, t text) RETURNS void LANGUAGE sql AS $$
+	SELECT FROM public.dblink(conn, format('SELECT tenant_iso.set_tenant_token(%L)::text', t)) AS r(v text) $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tok_s TO PUBLIC;
 -- The server log, when this superuser session can read it: the file named
 -- by pg_current_logfile(), or server.log in the data directory (where
@@ -125,7 +135,7 @@ SELECT tenant_iso.issue_token('acme') AS tok_acme,
        tenant_iso.issue_token('susp') AS tok_susp,
        tenant_iso.issue_token('acme', '1 second') AS tok_1s \gset
 
-SELECT plan(120);
+SELECT plan(184);
 
 -- ===================================================================
 -- 1. Format and uniqueness
@@ -468,6 +478,208 @@ SELECT is(strpos(tok_s.log_since(:log_off), substr(:'tok_susp'::text, 5, 24)), 0
 SELECT skip('the server log is not readable from this session', 8);
 \endif
 
+-- ===================================================================
+-- 11. Lifetime: tenant_iso.token_max_ttl
+-- ===================================================================
+SELECT is(current_setting('tenant_iso.token_max_ttl'), '1 day', 'token_max_ttl defaults to 1 day');
+SELECT lives_ok($$SELECT tenant_iso.issue_token('acme', '1 day')$$, 'a ttl of exactly token_max_ttl is accepted');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '1 day 1 second')$$, '22023',
+	'token lifetime exceeds tenant_iso.token_max_ttl', 'one second over token_max_ttl -> 22023');
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '1 mon')$$, '22023',
+	'token lifetime exceeds tenant_iso.token_max_ttl', 'a month -> 22023');
+SET tenant_iso.token_max_ttl = '1 hour';
+SELECT throws_ok($$SELECT tenant_iso.issue_token('acme', '61 minutes')$$, '22023',
+	'token lifetime exceeds tenant_iso.token_max_ttl', 'token_max_ttl lowered to 1 hour: 61 minutes -> 22023');
+SELECT lives_ok($$SELECT tenant_iso.issue_token('acme', '1 hour')$$, '... 1 hour is accepted');
+SELECT throws_ok($$SET tenant_iso.token_max_ttl = 'banana'$$, '22023', NULL, 'token_max_ttl must be an interval');
+SELECT throws_ok($$SET tenant_iso.token_max_ttl = '0'$$, '22023', NULL, 'token_max_ttl of 0 -> 22023');
+SELECT throws_ok($$SET tenant_iso.token_max_ttl = '11 years'$$, '22023', NULL, 'token_max_ttl over ten years -> 22023');
+RESET tenant_iso.token_max_ttl;
+-- lowering the setting also shortens the tokens already issued
+SELECT tenant_iso.issue_token('acme', '1 hour') AS tok_hour \gset
+SET tenant_iso.token_max_ttl = '1 second';
+SELECT pg_sleep(1.1) \g /dev/null
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_hour'::text),
+	'28000', 'tenant token has expired', 'a 1-hour token older than a lowered token_max_ttl (1 s) -> 28000');
+RESET tenant_iso.token_max_ttl;
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'tok_hour'::text),
+	'... accepted again under the default token_max_ttl');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SET ROLE tok_plain;
+SELECT throws_ok($$SET tenant_iso.token_max_ttl = '10 years'$$, '42501', NULL,
+	'a non-superuser cannot change token_max_ttl');
+SELECT throws_ok($$SET tenant_iso.token_audience = 'x'$$, '42501', NULL,
+	'a non-superuser cannot change token_audience');
+SELECT throws_ok($$SELECT set_config('tenant_iso.token_audience', 'x', false)$$, '42501', NULL,
+	'... nor with set_config()');
+RESET ROLE;
+
+-- ===================================================================
+-- 12. revoke_tokens()
+-- ===================================================================
+SELECT tenant_iso.issue_token('acme') AS rv_acme1, tenant_iso.issue_token('beta') AS rv_beta1 \gset
+SELECT lives_ok(format($$SELECT tenant_iso.revoke_tokens('acme', %L)$$, clock_timestamp()),
+	'revoke_tokens(acme, now)');
+SELECT is((SELECT status FROM tenant_iso.tenants WHERE tenant_id = 'acme'), 'active', '... acme is not suspended');
+SELECT tenant_iso.issue_token('acme') AS rv_acme2 \gset
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rv_acme1'::text),
+	'28000', 'tenant token has been revoked', 'a revoked token -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L, true)', :'rv_acme1'::text),
+	'28000', 'tenant token has been revoked', '... also with local => true');
+SELECT is(tenant_iso.current_tenant(), NULL, '... no context');
+SELECT ok(tok_s.error_hides(:'rv_acme1'::text), '... and no error field contains the token');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rv_acme2'::text),
+	'a token issued after the revocation works');
+SELECT is(tok_s.seen(), 'acme:2', '... in acme');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rv_beta1'::text),
+	'another tenant''s token issued before the revocation is unaffected');
+SELECT is(tok_s.seen(), 'beta:1', '... in beta');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+SELECT tenant_iso.revoke_tokens('beta') \g /dev/null
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rv_beta1'::text),
+	'28000', 'tenant token has been revoked', 'revoke_tokens(beta) with the default time (now()) revokes it');
+RESET ROLE;
+SELECT tenant_iso.revoke_tokens('acme', '2000-01-01') \g /dev/null
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rv_acme1'::text),
+	'28000', 'tenant token has been revoked', 'an earlier issued_before does not un-revoke');
+SELECT throws_ok($$SELECT tenant_iso.revoke_tokens('acme')$$, '42501', NULL, 'plain role: revoke_tokens -> 42501');
+RESET ROLE;
+SELECT ok(NOT has_function_privilege('public', 'tenant_iso.revoke_tokens(text, timestamptz)', 'EXECUTE'),
+	'PUBLIC has no EXECUTE on revoke_tokens');
+SELECT throws_ok($$SELECT tenant_iso.revoke_tokens('nosuch')$$, '42704', NULL, 'revoke_tokens: unknown tenant -> 42704');
+SELECT throws_ok($$SELECT tenant_iso.revoke_tokens('acme', NULL)$$, '22023', NULL, 'revoke_tokens: NULL time -> 22023');
+
+-- another backend that has the revocations cached learns of a new one
+SELECT tenant_iso.issue_token('acme') AS rv_acme3 \gset
+SELECT public.dblink_connect('tok_c1', tok_s.connstr('tok_login', current_database())) \g /dev/null
+SELECT lives_ok(format($$SELECT tok_s.present_on('tok_c1', %L)$$, :'rv_acme3'::text),
+	'second session: the token works (revocations now cached there)');
+SELECT tenant_iso.revoke_tokens('acme', clock_timestamp()) \g /dev/null
+SELECT throws_ok(format($$SELECT tok_s.present_on('tok_c1', %L)$$, :'rv_acme3'::text),
+	'28000', 'tenant token has been revoked', 'second session: refused after the revocation committed (cache invalidated)');
+SELECT public.dblink_disconnect('tok_c1') \g /dev/null
+
+-- ===================================================================
+-- 13. Suspend and resume do not revive a token
+-- ===================================================================
+SELECT tenant_iso.issue_token('beta') AS sr_beta1 \gset
+SELECT tenant_iso.suspend_tenant('beta') \g /dev/null
+SELECT tenant_iso.resume_tenant('beta') \g /dev/null
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'sr_beta1'::text),
+	'28000', 'tenant token has been revoked', 'a token issued before suspend/resume -> 28000');
+RESET ROLE;
+SELECT tenant_iso.issue_token('beta') AS sr_beta2 \gset
+SET ROLE tok_plain;
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'sr_beta2'::text),
+	'a token issued after the resume works');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+-- a tenant deleted and created again does not accept the old tenant's tokens
+SELECT tenant_iso.create_tenant('phoenix') \g /dev/null
+SELECT tenant_iso.issue_token('phoenix') AS ph1 \gset
+DELETE FROM tenant_iso.tenants WHERE tenant_id = 'phoenix';
+SELECT tenant_iso.create_tenant('phoenix') \g /dev/null
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'ph1'::text),
+	'28000', 'tenant token has been revoked', 'a token of a deleted tenant does not enter a new tenant of the same id');
+RESET ROLE;
+
+-- ===================================================================
+-- 14. rotate_token_key()
+-- ===================================================================
+SELECT tenant_iso.issue_token('acme') AS rk1 \gset
+SELECT is(tok_s.kid(:'rk1'::text), 1, 'before any rotation tokens carry kid 1');
+SELECT is(tenant_iso.rotate_token_key(), 2, 'rotate_token_key() returns the new kid 2');
+SELECT tenant_iso.issue_token('acme') AS rk2 \gset
+SELECT is(tok_s.kid(:'rk2'::text), 2, 'new tokens carry kid 2');
+SELECT ok((SELECT accept_until BETWEEN clock_timestamp() + '23 hours' AND clock_timestamp() + '1 day'
+             FROM tenant_iso.token_keys WHERE kid = 1),
+	'kid 1 is accepted for token_max_ttl (1 day) more');
+SET ROLE tok_plain;
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rk1'::text), 'kid 1 token works within the overlap');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rk2'::text), 'kid 2 token works');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.with_kid(:'rk2'::text, 1)),
+	'28000', 'invalid tenant token', 'kid 2 token relabelled as kid 1 -> 28000');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', tok_s.with_kid(:'rk2'::text, 99)),
+	'28000', 'invalid tenant token', 'an unknown kid -> 28000');
+SELECT throws_ok($$SELECT tenant_iso.rotate_token_key()$$, '42501', NULL, 'plain role: rotate_token_key -> 42501');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+SELECT ok(NOT has_function_privilege('public', 'tenant_iso.rotate_token_key(interval)', 'EXECUTE'),
+	'PUBLIC has no EXECUTE on rotate_token_key');
+SELECT throws_ok($$SELECT tenant_iso.rotate_token_key('-1 second')$$, '22023', NULL, 'negative overlap -> 22023');
+SELECT is(tenant_iso.rotate_token_key('1 second'), 3, 'rotate_token_key(1 second) -> kid 3');
+SELECT tenant_iso.issue_token('acme') AS rk3 \gset
+SELECT pg_sleep(1.1) \g /dev/null
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rk2'::text),
+	'28000', 'invalid tenant token', 'kid 2 token after its 1-second overlap -> 28000');
+SELECT ok(tok_s.error_hides(:'rk2'::text), '... and no error field contains the token');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rk3'::text), 'kid 3 token works');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rk1'::text), 'kid 1 token still within its own overlap');
+RESET ROLE;
+DELETE FROM tenant_iso.token_keys WHERE kid = 1;
+SET ROLE tok_plain;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'rk1'::text),
+	'28000', 'invalid tenant token', 'kid 1 row deleted: its token is refused at once');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+SELECT is(tenant_iso.master_key_loadable(), true, 'the master key was not rotated (still loadable, same key)');
+
+-- ===================================================================
+-- 15. Audience: tenant_iso.token_audience
+-- ===================================================================
+SELECT tenant_iso.issue_token('acme') AS au_default \gset
+SET tenant_iso.token_audience = 'deploy-x';
+SELECT tenant_iso.issue_token('acme') AS au_x \gset
+SELECT isnt(tok_s.aud(:'au_x'::text), tok_s.aud(:'au_default'::text), 'the audience id in the payload differs');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'au_default'::text),
+	'28000', 'invalid tenant token', 'audience deploy-x: a token of this database''s default audience -> 28000');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'au_x'::text), 'audience deploy-x: its own token works');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SET tenant_iso.token_audience = 'deploy-y';
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'au_x'::text),
+	'28000', 'invalid tenant token', 'audience deploy-y: a deploy-x token -> 28000');
+RESET tenant_iso.token_audience;
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'au_x'::text),
+	'28000', 'invalid tenant token', 'default audience: a deploy-x token -> 28000');
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'au_default'::text), 'default audience: its token works');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+
+-- ===================================================================
+-- 16. A token replayed into another database of this cluster
+-- ===================================================================
+SELECT public.dblink_connect('tok_o', tok_s.connstr('postgres', 'pgtap_tokens_other')) \g /dev/null
+SELECT public.dblink_exec('tok_o', 'SET client_min_messages = warning') \g /dev/null
+SELECT public.dblink_exec('tok_o', 'CREATE EXTENSION IF NOT EXISTS tenant_iso') \g /dev/null
+SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.create_tenant('acme')::text$$) AS t(v text) \g /dev/null
+SELECT tenant_iso.issue_token('acme') AS db_here \gset
+SELECT v AS db_there FROM public.dblink('tok_o', $$SELECT tenant_iso.issue_token('acme')$$) AS t(v text) \gset
+SELECT throws_ok(format($$SELECT tok_s.present_on('tok_o', %L)$$, :'db_here'::text),
+	'28000', 'invalid tenant token', 'a token of this database replayed into another database of the cluster -> 28000');
+SELECT lives_ok(format($$SELECT tok_s.present_on('tok_o', %L)$$, :'db_there'::text),
+	'(control) the other database accepts its own token');
+SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'db_there'::text),
+	'28000', 'invalid tenant token', 'a token of the other database replayed here -> 28000');
+-- the same configured audience on both: shared on purpose.  The key ring
+-- is per database, so the other one is brought to the same current kid (3).
+SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.rotate_token_key()::text$$) AS t(v text) \g /dev/null
+SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.rotate_token_key()::text$$) AS t(v text) \g /dev/null
+SELECT public.dblink_exec('tok_o', $$SET tenant_iso.token_audience = 'shared-aud'$$) \g /dev/null
+SET tenant_iso.token_audience = 'shared-aud';
+SELECT v AS db_shared FROM public.dblink('tok_o', $$SELECT tenant_iso.issue_token('acme')$$) AS t(v text) \gset
+SELECT lives_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'db_shared'::text),
+	'with the same token_audience on both, the other database''s token works here');
+SELECT is(tenant_iso.current_tenant(), 'acme', '... entering acme');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET tenant_iso.token_audience;
+SELECT public.dblink_disconnect('tok_o') \g /dev/null
+
 SELECT * FROM finish();
 
 -- ===================================================================
@@ -478,5 +690,6 @@ SELECT tenant_iso.remove_member(member) FROM tenant_iso.members \g /dev/null
 SELECT tenant_iso.revoke_switch(grantee) FROM tenant_iso.switchers \g /dev/null
 DROP SCHEMA tok_s CASCADE;
 DROP TABLE public.tok_data;
-DROP OWNED BY tok_plain, tok_m, tok_pool, tok_issuer;
-DROP ROLE tok_plain, tok_m, tok_pool, tok_issuer;
+DROP OWNED BY tok_plain, tok_m, tok_pool, tok_issuer, tok_login;
+DROP ROLE tok_plain, tok_m, tok_pool, tok_issuer, tok_login;
+DROP DATABASE pgtap_tokens_other WITH (FORCE);
