@@ -10,6 +10,7 @@ OBJS = \
 	src/elevated.o \
 	src/kdf.o \
 	src/token.o \
+	src/tokenkeys.o \
 	src/masterkey.o \
 	src/registry.o \
 	src/context.o \

@@ -46,6 +46,7 @@
 #include "kdf.h"
 #include "tenant_iso.h"
 #include "token.h"
+#include "tokenkeys.h"
 
 static char *context_guc = NULL;
 static bool allow_context_change = false;
@@ -137,6 +138,8 @@ ti_context_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	ti_tokens_init();
 }
 
 static void
@@ -412,26 +415,29 @@ unix_now(void)
 		((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
 }
 
-PG_FUNCTION_INFO_V1(ti_set_tenant_token);
-Datum
-ti_set_tenant_token(PG_FUNCTION_ARGS)
+/* Unix microseconds <-> TimestampTz */
+#define UNIX_EPOCH_USECS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)
+
+/*
+ * The MAC key and the audience id for one key id in this database.  The
+ * base key comes from the master key (ti_derive_key("token")); the MAC key
+ * binds the key id and the audience to it, so that rotating the token key
+ * needs no new master key, and a token from another database or cluster
+ * does not verify here.  A failure must not log the statement, which holds
+ * the token.
+ */
+static void
+token_keys_for(uint32 kid, uint8 *mac_key, uint8 *aud_id)
 {
-	text	   *t;
-	uint8		key[TI_KEY_LEN];
-	ti_token	tok;
-	ti_token_status st;
-	bool		local = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	uint8		base[TI_KEY_LEN];
+	char	   *aud;
+	int			rc;
 	MemoryContext fn_cxt = CurrentMemoryContext;
 
-	require_extension();
-	if (PG_ARGISNULL(0))
-		refuse_token("null token", "invalid tenant token");
-	t = PG_GETARG_TEXT_PP(0);
-
-	/* a failure here must not log the statement, which holds the token */
 	PG_TRY();
 	{
-		ti_derive_key("token", key);
+		ti_derive_key("token", base);
 	}
 	PG_CATCH();
 	{
@@ -445,7 +451,46 @@ ti_set_tenant_token(PG_FUNCTION_ARGS)
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
-	st = ti_token_verify(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), key, &tok);
+	aud = ti_token_audience();
+	rc = ti_token_mac_key(base, kid, aud, strlen(aud), mac_key);
+	ti_wipe(base, sizeof(base));
+	if (rc == 0)
+		rc = ti_token_audience_id(aud, strlen(aud), aud_id);
+	pfree(aud);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not derive the token key"),
+				 errhidestmt(true),
+				 errhidecontext(true)));
+}
+
+PG_FUNCTION_INFO_V1(ti_set_tenant_token);
+Datum
+ti_set_tenant_token(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	uint8		key[TI_KEY_LEN];
+	uint8		aud[TI_TOKEN_AUD_LEN];
+	uint32		kid;
+	ti_token	tok;
+	ti_token_status st;
+	bool		local = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	TimestampTz now = GetCurrentTimestamp();
+
+	require_extension();
+	if (PG_ARGISNULL(0))
+		refuse_token("null token", "invalid tenant token");
+	t = PG_GETARG_TEXT_PP(0);
+
+	/* the key id is public: it only chooses the key to verify with */
+	if (ti_token_peek_kid(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &kid) != TI_TOKEN_OK)
+		refuse_token("malformed token", "invalid tenant token");
+	if (!ti_token_kid_usable(kid, now))
+		refuse_token("token key is unknown or retired", "invalid tenant token");
+
+	token_keys_for(kid, key, aud);
+	st = ti_token_verify(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), key, aud, &tok);
 	ti_wipe(key, sizeof(key));
 	switch (st)
 	{
@@ -455,7 +500,11 @@ ti_set_tenant_token(PG_FUNCTION_ARGS)
 			refuse_token("malformed token", "invalid tenant token");
 			break;
 		case TI_TOKEN_BAD_MAC:
-			refuse_token("token signature does not verify", "invalid tenant token");
+			refuse_token("token signature does not verify (altered, or issued for another audience)",
+						 "invalid tenant token");
+			break;
+		case TI_TOKEN_WRONG_AUDIENCE:
+			refuse_token("token was issued for another audience", "invalid tenant token");
 			break;
 		case TI_TOKEN_INTERNAL:
 			ereport(ERROR,
@@ -464,7 +513,12 @@ ti_set_tenant_token(PG_FUNCTION_ARGS)
 					 errhidestmt(true),
 					 errhidecontext(true)));
 	}
-	if (tok.expires <= unix_now())
+	/*
+	 * Expired at its own expiry, or once older than token_max_ttl is now,
+	 * so that lowering the setting also shortens tokens already issued.
+	 */
+	if (tok.expires <= unix_now() ||
+		now - (tok.issued - UNIX_EPOCH_USECS) >= ti_token_max_ttl())
 		refuse_token("token has expired", "tenant token has expired");
 	switch (ti_tenant_status(tok.tenant))
 	{
@@ -477,6 +531,9 @@ ti_set_tenant_token(PG_FUNCTION_ARGS)
 		case TI_TENANT_ACTIVE:
 			break;
 	}
+	/* a suspension, a resumption and a re-creation also revoke (70_tokens.sql) */
+	if (tok.issued - UNIX_EPOCH_USECS < ti_token_revoked_before(tok.tenant))
+		refuse_token("token has been revoked", "tenant token has been revoked");
 	refuse_member_switch(tok.tenant);
 	if (member_tenant_of_session() == NULL)
 		apply_context(tok.tenant, local);
@@ -495,6 +552,8 @@ ti_issue_token(PG_FUNCTION_ARGS)
 	uint8		key[TI_KEY_LEN];
 	char		out[TI_TOKEN_MAX_TEXT + 1];
 	int			n;
+	uint32		kid;
+	TimestampTz now;
 
 	require_extension();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -505,12 +564,23 @@ ti_issue_token(PG_FUNCTION_ARGS)
 	ttl = PG_GETARG_INTERVAL_P(1);
 	check_tenant_id_arg(id);
 
-	usecs = ttl->time + (int64) ttl->day * USECS_PER_DAY +
-		(int64) ttl->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	if (usecs <= 0 || usecs > (int64) 3660 * USECS_PER_DAY || ttl->month > 120)
+	/* months count as 30 days, as in justify_days(); bounded before the sum */
+	if (ttl->month > 120 || ttl->month < -120 || ttl->day > 3660 || ttl->day < -3660)
+		usecs = PG_INT64_MAX;
+	else
+		usecs = ttl->time + (int64) ttl->day * USECS_PER_DAY +
+			(int64) ttl->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (usecs <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("token lifetime must be positive and at most ten years")));
+				 errmsg("token lifetime must be positive")));
+	if (usecs > ti_token_max_ttl())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("token lifetime exceeds tenant_iso.token_max_ttl"),
+				 errdetail("The maximum is %s.",
+						   GetConfigOption("tenant_iso.token_max_ttl", false, false)),
+				 errhint("A superuser can raise tenant_iso.token_max_ttl.")));
 
 	switch (ti_tenant_status(id))
 	{
@@ -527,16 +597,24 @@ ti_issue_token(PG_FUNCTION_ARGS)
 		case TI_TENANT_ACTIVE:
 			break;
 	}
+	if (!ti_token_current_kid(&kid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("there is no current token key"),
+				 errhint("Call tenant_iso.rotate_token_key() to make one.")));
 
+	now = GetCurrentTimestamp();
 	memset(&tok, 0, sizeof(tok));
 	strlcpy(tok.tenant, id, sizeof(tok.tenant));
+	tok.kid = kid;
+	tok.issued = now + UNIX_EPOCH_USECS;
 	tok.expires = unix_now() + (usecs + USECS_PER_SEC - 1) / USECS_PER_SEC;
 	if (!pg_strong_random(tok.nonce, sizeof(tok.nonce)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a random nonce")));
 
-	ti_derive_key("token", key);
+	token_keys_for(kid, key, tok.aud);
 	n = ti_token_encode(&tok, key, out, sizeof(out));
 	ti_wipe(key, sizeof(key));
 	if (n < 0)

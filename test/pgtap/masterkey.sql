@@ -85,7 +85,7 @@ SELECT plan(65);
 -- 0. With the configured key
 -- ===================================================================
 SELECT ok(tenant_iso.master_key_loadable(), 'the configured master key is loadable');
-SELECT matches(:'tok_acme'::text, '^ti1\.', 'issue_token works');
+SELECT matches(:'tok_acme'::text, '^ti2\.', 'issue_token works');
 SET ROLE mk_plain;
 SELECT throws_ok($$SELECT tenant_iso.master_key_loadable()$$, '42501', NULL,
 	'master_key_loadable() is not for PUBLIC (42501)');
