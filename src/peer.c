@@ -247,11 +247,15 @@ key_sql(Oid relid, char **cols, char **match)
 		*match = m.data;
 }
 
-/* SQL that lists (tenant, key jsonb, row hash) of some buckets; $1..$4 */
+/*
+ * SQL that lists (tenant, key jsonb, row hash) of some buckets; $1..$4.
+ * Whole rows are written alias.*: a bare alias would name a column of the
+ * same name instead, if the table has one.
+ */
 static char *
 rows_sql(const char *relname, const char *keycols)
 {
-	return psprintf("SELECT b.tenant_id, (SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text, "
+	return psprintf("SELECT b.tenant_id, (SELECT pg_catalog.to_jsonb(ti_key.*) FROM (SELECT %s) ti_key)::pg_catalog.text, "
 					"pg_catalog.encode(b.rowhash, 'hex') "
 					"FROM tenant_iso._bucket_rows($1, $2::pg_catalog.text[], $3::pg_catalog.int4, $4::pg_catalog.int4[]) b "
 					"JOIN %s t ON t.tableoid OPERATOR(pg_catalog.=) b.leaf "
@@ -678,7 +682,7 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		const char *only = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t)::pg_catalog.text FROM %s%s t, "
+		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t.*)::pg_catalog.text FROM %s%s t, "
 									 "pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) r "
 									 "WHERE %s",
 									 only, relname, relname, keymatch);

@@ -42,7 +42,7 @@ END
 $$;
 CREATE EXTENSION IF NOT EXISTS dblink;
 
-SELECT plan(37);
+SELECT plan(39);
 
 CREATE ROLE ae_evil;
 SELECT tenant_iso.create_tenant('ae_t');
@@ -337,6 +337,28 @@ SELECT is((SELECT string_agg(id || ':' || v, ' ' ORDER BY id) FROM public.ae_r),
 SELECT is((SELECT count(*)::int FROM public.ae_log), 0,
 	'no shadow ran in diff_peer()/repair_from_peer(): locally (SPI, trigger, domain check) or in the peer''s session');
 
+-- A key whose equality operator lives outside pg_catalog (citext's, in
+-- public): repair compares it with that operator, named with its schema,
+-- not with whatever "=" a search_path would give.  The conninfo is a URI
+-- this time, its own options= hostile as well.  The columns are named like
+-- the aliases of repair's SQL (k, t), which must not take them for rows.
+CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;
+CREATE TABLE public.ae_ci (k public.citext PRIMARY KEY, t text);
+INSERT INTO public.ae_ci VALUES ('Alpha', 'a'), ('Beta', 'b');
+SELECT format('postgresql://postgres@127.0.0.1:%s/%s?options=-csearch_path%%3Dae_shadow%%2Cpublic%%2Cpg_catalog',
+			  current_setting('port'), current_database()) AS ae_peer_uri \gset
+BEGIN;
+UPDATE public.ae_ci SET t = 'local' WHERE k = 'alpha';
+SET LOCAL search_path = ae_shadow, public, pg_catalog;
+INSERT INTO public.ae_out SELECT 'ci', pg_catalog.string_agg(pg_catalog.concat_ws(' ', d.key, d.action), ', ')
+	FROM tenant_iso.repair_from_peer('public.ae_ci'::pg_catalog.regclass, :'ae_peer_uri', NULL, false) d;
+COMMIT;
+RESET search_path;
+SELECT is((SELECT val FROM public.ae_out WHERE step = 'ci') || ' / ' || (SELECT string_agg(k || ':' || t, ' ' ORDER BY k) FROM public.ae_ci),
+	'{"k": "Alpha"} updated / Alpha:a Beta:b',
+	'repair_from_peer() on a citext key (URI conninfo) matched the row with citext''s own = and restored it');
+SELECT is((SELECT count(*)::int FROM public.ae_log), 0, 'no shadow ran during the citext repair');
+
 -- untrack() last, still under the hostile path
 DELETE FROM public.ae_log;
 SET search_path = ae_shadow, public, pg_catalog;
@@ -371,7 +393,8 @@ SELECT * FROM finish();
 DO $$ BEGIN
 	EXECUTE format('ALTER DATABASE %I RESET search_path', current_database());
 END $$;
-DROP TABLE public.ae_r, public.ae_enc;
+DROP TABLE public.ae_r, public.ae_enc, public.ae_ci;
+DROP EXTENSION citext;
 DROP DOMAIN public.ae_key;
 DROP FUNCTION public.ae_check(int), public.ae_audit();
 DELETE FROM tenant_iso.baselines WHERE name = 'ae';
