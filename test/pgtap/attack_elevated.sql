@@ -42,7 +42,7 @@ END
 $$;
 CREATE EXTENSION IF NOT EXISTS dblink;
 
-SELECT plan(39);
+SELECT plan(40);
 
 CREATE ROLE ae_evil;
 SELECT tenant_iso.create_tenant('ae_t');
@@ -387,6 +387,17 @@ SELECT ok((SELECT count(*) FROM pg_proc p
 			 JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 			 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'tenant_iso'
 			WHERE p.prosecdef) >= 15, 'the check saw the extension''s SECURITY DEFINER functions');
+
+-- nor does any of its SQL and PL/pgSQL functions: an administrator calls
+-- them directly too (track(), compact_digests(), ...), with the rights that
+-- a shadow would borrow
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1)
+			 FROM pg_proc p
+			 JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')
+			 JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+			 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'tenant_iso'
+			WHERE NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)),
+	NULL, 'every SQL and PL/pgSQL function of tenant_iso has SET search_path = pg_catalog, pg_temp');
 
 SELECT * FROM finish();
 
