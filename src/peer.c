@@ -193,10 +193,11 @@ peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 
 /*
  * SQL for a table's primary key, each part only if asked for: *cols
- * "t.k1, t.k2" and *match "t.k1 OPERATOR(nsp.=) r.k1 AND ...".  Each column is compared
- * with the equality operator of its index's operator family, named with its
- * schema, so that no search_path picks the operator (the key type's may live
- * outside pg_catalog) and the index still serves the comparison.
+ * "t.k1, t.k2" and *match "t.k1 OPERATOR(nsp.=) r.k1 AND ...".  Each
+ * column is compared with the equality operator of its index's operator
+ * family, named with its schema, so that no search_path picks the operator
+ * (the key type's may live outside pg_catalog, as citext's does) and the
+ * index still serves the comparison.
  */
 static void
 key_sql(Oid relid, char **cols, char **match)
