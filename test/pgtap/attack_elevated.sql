@@ -42,7 +42,7 @@ END
 $$;
 CREATE EXTENSION IF NOT EXISTS dblink;
 
-SELECT plan(40);
+SELECT plan(41);
 
 CREATE ROLE ae_evil;
 SELECT tenant_iso.create_tenant('ae_t');
@@ -358,6 +358,25 @@ SELECT is((SELECT val FROM public.ae_out WHERE step = 'ci') || ' / ' || (SELECT 
 	'{"k": "Alpha"} updated / Alpha:a Beta:b',
 	'repair_from_peer() on a citext key (URI conninfo) matched the row with citext''s own = and restored it');
 SELECT is((SELECT count(*)::int FROM public.ae_log), 0, 'no shadow ran during the citext repair');
+
+-- the caller's own options= is kept beside ours: a bad value in it is what
+-- the peer refuses
+CREATE FUNCTION pg_temp.ae_err(q text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+	m text;
+	d text;
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+	RETURN m || ' | ' || d;
+END
+$f$;
+SELECT matches(pg_temp.ae_err(format('SELECT * FROM tenant_iso.diff_peer(%L, %L)', 'public.ae_r',
+									 :'ae_peer' || ' options=''-cwork_mem=ae_bogus''')),
+	'^could not connect to the peer \| .*"work_mem"',
+	'the options= of the caller''s conninfo reaches the peer, merged with ours');
 
 -- untrack() last, still under the hostile path
 DELETE FROM public.ae_log;
