@@ -365,7 +365,7 @@ key_match_sql(Oid relid)
 static char *
 rows_sql(const char *relname, const char *keycols)
 {
-	return psprintf("SELECT b.tenant_id, b.bucket, (SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text, "
+	return psprintf("SELECT b.tenant_id, b.bucket, (SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT %s) k)::pg_catalog.text, "
 					"pg_catalog.encode(b.rowhash, 'hex') "
 					"FROM tenant_iso._bucket_rows($1, $2::pg_catalog.text[], $3, $4::pg_catalog.int4[]) b "
 					"JOIN %s t ON t.tableoid OPERATOR(pg_catalog.=) b.leaf AND t.ctid OPERATOR(pg_catalog.=) b.tid",
@@ -990,7 +990,7 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	{
 		const char *only = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
 		char	   *match = key_match_sql(relid);
-		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t)::pg_catalog.text FROM %s%s t, "
+		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t.*)::pg_catalog.text FROM %s%s t, "
 									 "pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) r "
 									 "WHERE %s",
 									 only, relname, relname, match);
@@ -1005,9 +1005,9 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 		char	   *ins = psprintf("INSERT INTO %s AS t (%s) OVERRIDING SYSTEM VALUE "
 								   "SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) "
 								   "RETURNING t.tableoid, t.ctid, "
-								   "(SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text",
+								   "(SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT %s) k)::pg_catalog.text",
 								   relname, cols, cols, relname, keycols);
-		char	   *probe = psprintf("SELECT (SELECT pg_catalog.to_jsonb(k) FROM (SELECT %s) k)::pg_catalog.text%s%s%s "
+		char	   *probe = psprintf("SELECT (SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT %s) k)::pg_catalog.text%s%s%s "
 									 "FROM pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) t",
 									 keycols, tcol ? ", t." : "", tcol ? quote_identifier(tcol) : "",
 									 tcol ? "::pg_catalog.text" : "", relname);

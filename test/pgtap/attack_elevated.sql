@@ -42,7 +42,7 @@ END
 $$;
 CREATE EXTENSION IF NOT EXISTS dblink;
 
-SELECT plan(37);
+SELECT plan(41);
 
 CREATE ROLE ae_evil;
 SELECT tenant_iso.create_tenant('ae_t');
@@ -337,6 +337,48 @@ SELECT is((SELECT string_agg(id || ':' || v, ' ' ORDER BY id) FROM public.ae_r),
 SELECT is((SELECT count(*)::int FROM public.ae_log), 0,
 	'no shadow ran in diff_peer()/repair_from_peer(): locally (SPI, trigger, domain check) or in the peer''s session');
 
+-- A key whose equality operator lives outside pg_catalog (citext's, in
+-- public): repair compares it with that operator, named with its schema,
+-- not with whatever "=" a search_path would give.  The conninfo is a URI
+-- this time, its own options= hostile as well.  The columns are named like
+-- the aliases of repair's SQL (k, t), which must not take them for rows.
+CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;
+CREATE TABLE public.ae_ci (k public.citext PRIMARY KEY, t text);
+INSERT INTO public.ae_ci VALUES ('Alpha', 'a'), ('Beta', 'b');
+SELECT tenant_iso.track('public.ae_ci') \g /dev/null
+SELECT format('postgresql://postgres@127.0.0.1:%s/%s?options=-csearch_path%%3Dae_shadow%%2Cpublic%%2Cpg_catalog&sslmode=disable',
+			  current_setting('port'), current_database()) AS ae_peer_uri \gset
+BEGIN;
+UPDATE public.ae_ci SET t = 'local' WHERE k = 'alpha';
+SET LOCAL search_path = ae_shadow, public, pg_catalog;
+INSERT INTO public.ae_out SELECT 'ci', pg_catalog.string_agg(pg_catalog.concat_ws(' ', d.key, d.action), ', ')
+	FROM tenant_iso.repair_from_peer('public.ae_ci'::pg_catalog.regclass, :'ae_peer_uri', NULL, false) d;
+COMMIT;
+RESET search_path;
+SELECT is((SELECT val FROM public.ae_out WHERE step = 'ci') || ' / ' || (SELECT string_agg(k || ':' || t, ' ' ORDER BY k) FROM public.ae_ci),
+	'{"k": "Alpha"} updated / Alpha:a Beta:b',
+	'repair_from_peer() on a citext key (URI conninfo) matched the row with citext''s own = and restored it');
+SELECT is((SELECT count(*)::int FROM public.ae_log), 0, 'no shadow ran during the citext repair');
+
+-- the caller's own options= is kept beside ours: a bad value in it is what
+-- the peer refuses
+CREATE FUNCTION pg_temp.ae_err(q text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+	m text;
+	d text;
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+	RETURN m || ' | ' || d;
+END
+$f$;
+SELECT matches(pg_temp.ae_err(format('SELECT * FROM tenant_iso.diff_peer(%L, %L)', 'public.ae_r',
+									 :'ae_peer' || ' options=''-cwork_mem=ae_bogus''')),
+	'^could not connect to the peer \| .*"work_mem"',
+	'the options= of the caller''s conninfo reaches the peer, merged with ours');
+
 -- untrack() last, still under the hostile path
 DELETE FROM public.ae_log;
 SET search_path = ae_shadow, public, pg_catalog;
@@ -366,12 +408,24 @@ SELECT ok((SELECT count(*) FROM pg_proc p
 			 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'tenant_iso'
 			WHERE p.prosecdef) >= 15, 'the check saw the extension''s SECURITY DEFINER functions');
 
+-- nor does any of its SQL and PL/pgSQL functions: an administrator calls
+-- them directly too (track(), compact_digests(), ...), with the rights that
+-- a shadow would borrow
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1)
+			 FROM pg_proc p
+			 JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')
+			 JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+			 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'tenant_iso'
+			WHERE NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)),
+	NULL, 'every SQL and PL/pgSQL function of tenant_iso has SET search_path = pg_catalog, pg_temp');
+
 SELECT * FROM finish();
 
 DO $$ BEGIN
 	EXECUTE format('ALTER DATABASE %I RESET search_path', current_database());
 END $$;
-DROP TABLE public.ae_r, public.ae_enc;
+DROP TABLE public.ae_r, public.ae_enc, public.ae_ci;
+DROP EXTENSION citext;
 DROP DOMAIN public.ae_key;
 DROP FUNCTION public.ae_check(int), public.ae_audit();
 DELETE FROM tenant_iso.baselines WHERE name = 'ae';

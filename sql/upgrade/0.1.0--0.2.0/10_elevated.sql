@@ -4,4 +4,7 @@
 -- of the other 0.2.0 fragments already carries
 -- SET search_path = pg_catalog, pg_temp, so nothing needs an ALTER FUNCTION
 -- here; test/pgtap/attack_elevated.sql checks the catalog for any that
--- lacks it.  The C elevated paths pin search_path themselves (elevated.c).
+-- lacks it.  A fix made here would not survive a later fragment's
+-- CREATE OR REPLACE of the same function (that replaces its SET clauses
+-- too): such a function is fixed in the fragment that defines it last.
+-- The C elevated paths pin search_path themselves (src/elevated.c).
