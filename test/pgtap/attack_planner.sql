@@ -123,7 +123,7 @@ DO $$ BEGIN PERFORM tenant_iso.protect('ap_s'); END $$;
 ANALYZE ap_s;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ap_s TO ap_a, ap_pool;
 
-SELECT plan(50);
+SELECT plan(52);
 
 -- ---------------------------------------------------------------------
 -- MERGE: the WHEN condition sees only the attacker's rows
@@ -141,9 +141,11 @@ SELECT plan(50);
 -- the counters below show 7 (every tenant's rows) instead of 2, the
 -- true-condition UPDATE fails 42501 on the first row of the other tenant
 -- (an existence oracle), and a member without SELECT may run the probe.
--- A MERGE whose only action is DO NOTHING is not such a probe on 15.20:
--- core requires SELECT on its target already, so the SELECT policy applies
--- (that first probe passes with or without the defence).
+-- A MERGE with a DO NOTHING action is not such a probe on 15.20: core
+-- then requires SELECT on the target already (observed: a role with
+-- UPDATE, DELETE and INSERT but no SELECT gets 42501 for any MERGE with a
+-- DO NOTHING action), so the SELECT policy applies, and the first probe
+-- below passes with or without the defence.
 -- ---------------------------------------------------------------------
 SET ROLE ap_a;
 DO $$ BEGIN PERFORM nextval('h.calls'); END $$;
@@ -220,6 +222,25 @@ RESET ROLE;
 SELECT is((SELECT string_agg(format('%s/%s/%s', tenant_id, id, amount), ' ' ORDER BY tenant_id, id) FROM ap_m),
 	'apa/1/11 apa/9/99 apb/1/100 apb/2/200 apb/3/300 apb/4/400 apb/5/500',
 	'merge: the probes changed no row');
+-- A MERGE prepared while the table was not protected yet: protect()
+-- invalidates the cached plan, parse analysis runs again and the defence
+-- applies to the re-analysed query.
+CREATE TABLE ap_late (tenant_id text, id int);
+INSERT INTO ap_late VALUES ('apa', 1), ('apb', 1), ('apb', 2), ('apb', 3);
+GRANT SELECT, INSERT, UPDATE, DELETE ON ap_late TO ap_a;
+SET ROLE ap_a;
+PREPARE ap_late_probe AS MERGE INTO ap_late t USING (SELECT 1) s ON true
+	WHEN MATCHED AND h.bump_false() THEN DELETE;
+RESET ROLE;
+DO $$ BEGIN PERFORM tenant_iso.protect('ap_late'); END $$;
+SET ROLE ap_a;
+SELECT h.calls_now() AS c0 \gset
+SELECT is(h.run('EXECUTE ap_late_probe'), 'ok 0',
+	'merge/prepared: a MERGE prepared before protect() runs after it');
+SELECT is(h.calls_now() - :c0, 1::bigint,
+	'merge/prepared: it counts the attacker''s own row (1), not every tenant''s (4)');
+DEALLOCATE ap_late_probe;
+RESET ROLE;
 
 -- ---------------------------------------------------------------------
 -- Statistics
