@@ -205,6 +205,21 @@ crypto_failed(void)
 			 errdetail("The value is not a ciphertext of this tenant and context, or it was altered.")));
 }
 
+/*
+ * Put k first, moving cache[0 .. n-1] one place down.  A loop, not
+ * memmove: under _FORTIFY_SOURCE valgrind mistakes that memmove for an
+ * overlapping memcpy.
+ */
+static void
+shift_in(CachedKey *k, int n)
+{
+	int			j;
+
+	for (j = n; j > 0; j--)
+		cache[j] = cache[j - 1];
+	cache[0] = k;
+}
+
 static void
 add_to_cache(const char *tenant, uint32 version, const char *state,
 			 const uint8 *wrapped, size_t wrapped_len, const uint8 *kek)
@@ -258,8 +273,7 @@ add_to_cache(const char *tenant, uint32 version, const char *state,
 		}
 		ti_wipe(dek, sizeof(dek));
 	}
-	memmove(cache + 1, cache, sizeof(CachedKey *) * n_cached);
-	cache[0] = k;
+	shift_in(k, n_cached);
 	n_cached++;
 }
 
@@ -278,8 +292,7 @@ cached(const char *tenant, uint32 version, bool want_active)
 		{
 			if (i > 0)
 			{
-				memmove(cache + 1, cache, sizeof(CachedKey *) * i);
-				cache[0] = k;
+				shift_in(k, i);
 			}
 			return k;
 		}

@@ -133,7 +133,7 @@ INSERT INTO t_uuid VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1), ('a0eebc9
 	('b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a22', 1);
 GRANT SELECT, INSERT ON t_text, t_varchar, t_int2, t_int4, t_int8, t_uuid TO pr_pool;
 
-SELECT plan(54);
+SELECT plan(57);
 
 -- =====================================================================
 -- Supported types
@@ -378,6 +378,17 @@ SELECT is(h.rows('SELECT tenant_id, id, v FROM t_big WHERE id = 1') || ' ' || h.
 	'index: the index lookups return the member''s own row');
 RESET ROLE;
 
+-- a child or partition alone: its rows would stay readable through the parent
+CREATE TABLE pr_ip (tenant_id text, id int);
+CREATE TABLE pr_ic () INHERITS (pr_ip);
+CREATE TABLE pr_pp (tenant_id text, id int) PARTITION BY LIST (tenant_id);
+CREATE TABLE pr_pp1 PARTITION OF pr_pp FOR VALUES IN ('acme');
+SELECT throws_ok($$SELECT tenant_iso.protect('pr_ic')$$, '55000', NULL,
+	'protect() of an inheritance child whose parent is not protected -> 55000');
+SELECT throws_ok($$SELECT tenant_iso.protect('pr_pp1')$$, '55000', NULL,
+	'protect() of a partition whose parent is not protected -> 55000');
+SELECT lives_ok($$SELECT tenant_iso.protect('pr_ip')$$,
+	'protect() of the parent protects the child with it');
 SELECT * FROM finish();
 
 -- ---------------------------------------------------------------------

@@ -168,6 +168,22 @@ BEGIN
 		END IF;
 		RETURN;
 	END IF;
+	-- a parent shows its children's rows under its own policies: protecting
+	-- a child alone would leave them readable through an unprotected parent
+	SELECT a.anc INTO kid
+	  FROM (WITH RECURSIVE up(anc) AS (
+				SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) rel
+				UNION
+				SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.anc)
+			SELECT up.anc::regclass AS anc FROM up) a
+	 WHERE NOT EXISTS (SELECT 1 FROM tenant_iso.protected p WHERE p.rel OPERATOR(pg_catalog.=) a.anc)
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'table % inherits from %, which is not protected', rel, kid
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Every row of a child or partition is also read through its parent, under the parent''s policies.',
+				  HINT = 'Protect the root table: its partitions and children are protected with it.';
+	END IF;
 	PERFORM tenant_iso._check_tenant_column(rel, tenant_column);
 	FOR kid IN SELECT * FROM tenant_iso._descendants(rel) LOOP
 		PERFORM tenant_iso._check_tenant_column(kid, tenant_column);
