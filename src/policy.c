@@ -71,7 +71,7 @@
  * function, tenant_iso._enforced_tenant().
  */
 static Node *
-build_context_rhs(Form_pg_attribute att, const char *column)
+build_context_rhs(Form_pg_attribute att, const char *column, bool sublink)
 {
 	Oid			argtypes[2] = {REGTYPEOID, INT4OID};
 	Oid			fn;
@@ -106,6 +106,8 @@ build_context_rhs(Form_pg_attribute att, const char *column)
 				 errmsg("tenant column \"%s\" has an unsupported type", column)));
 	assign_expr_collations(pstate, rhs);
 	free_parsestate(pstate);
+	if (!sublink)
+		return rhs;
 
 	q = makeNode(Query);
 	q->commandType = CMD_SELECT;
@@ -124,12 +126,13 @@ build_context_rhs(Form_pg_attribute att, const char *column)
 	return (Node *) sub;
 }
 
-static Expr *build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs);
+static Expr *build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs,
+								   bool sublink);
 
 static Expr *
-build_tenant_qual(Relation rel, const char *column)
+build_tenant_qual(Relation rel, const char *column, bool sublink)
 {
-	return build_tenant_qual_rhs(rel, column, false);
+	return build_tenant_qual_rhs(rel, column, false, sublink);
 }
 
 /*
@@ -140,11 +143,11 @@ build_tenant_qual(Relation rel, const char *column)
 Expr *
 ti_tenant_qual_const(Relation rel, const char *column)
 {
-	return build_tenant_qual_rhs(rel, column, true);
+	return build_tenant_qual_rhs(rel, column, true, false);
 }
 
 static Expr *
-build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs)
+build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs, bool sublink)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	Form_pg_attribute att = NULL;
@@ -183,7 +186,7 @@ build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs)
 								 false, typbyval);
 	}
 	else
-		rhs = build_context_rhs(att, column);
+		rhs = build_context_rhs(att, column, sublink);
 
 	pstate = make_parsestate(NULL);
 	op = make_op(pstate,
@@ -241,13 +244,22 @@ ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	else if (permissive)
 		qual = (Expr *) makeBoolConst(true, false);
 	else
-		qual = build_tenant_qual(rel, column);
+		qual = build_tenant_qual(rel, column, true);
 	policy = palloc0(sizeof(RowSecurityPolicy));
 	policy->policy_name = pstrdup(permissive ? "tenant_iso_permissive" : "tenant_iso_restrictive");
 	policy->polcmd = '*';
 	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 	policy->qual = qual;
-	policy->with_check_qual = copyObject(qual);
+	/*
+	 * USING quals filter scans: an InitPlan, evaluated once.  WITH CHECK is
+	 * evaluated once per written row, and a single-row write would pay more
+	 * for setting up an InitPlan than for calling the (STABLE, cached)
+	 * context function directly.
+	 */
+	if (ti_maintenance_worker || permissive)
+		policy->with_check_qual = copyObject(qual);
+	else
+		policy->with_check_qual = build_tenant_qual(rel, column, false);
 	policy->hassublinks = !ti_maintenance_worker && !permissive;
 	return list_make1(policy);
 }
