@@ -430,9 +430,26 @@ unix_now(void)
 static void
 token_keys_for(uint32 kid, uint8 *mac_key, uint8 *aud_id)
 {
+	/*
+	 * The last few derived keys, by key id, audience and base key, so that
+	 * a token costs one HMAC and not an HKDF as well.  The base key is
+	 * compared, not trusted, so that a new master key is noticed.
+	 */
+#define TOKEN_KEY_CACHE 4
+	static struct
+	{
+		bool		valid;
+		uint32		kid;
+		uint8		base[TI_KEY_LEN];
+		uint8		mac[TI_KEY_LEN];
+		uint8		aud_id[TI_TOKEN_AUD_LEN];
+		char		aud[TI_TOKEN_AUDIENCE_MAX + 1];
+	}			cache[TOKEN_KEY_CACHE];
+	static int	next_slot = 0;
 	uint8		base[TI_KEY_LEN];
-	char	   *aud;
+	const char *aud;
 	int			rc;
+	int			i;
 	MemoryContext fn_cxt = CurrentMemoryContext;
 
 	PG_TRY();
@@ -452,17 +469,40 @@ token_keys_for(uint32 kid, uint8 *mac_key, uint8 *aud_id)
 	}
 	PG_END_TRY();
 	aud = ti_token_audience();
+	for (i = 0; i < TOKEN_KEY_CACHE; i++)
+	{
+		if (cache[i].valid && cache[i].kid == kid &&
+			strcmp(cache[i].aud, aud) == 0 &&
+			ti_ct_equal(cache[i].base, base, TI_KEY_LEN))
+		{
+			memcpy(mac_key, cache[i].mac, TI_KEY_LEN);
+			memcpy(aud_id, cache[i].aud_id, TI_TOKEN_AUD_LEN);
+			ti_wipe(base, sizeof(base));
+			return;
+		}
+	}
 	rc = ti_token_mac_key(base, kid, aud, strlen(aud), mac_key);
-	ti_wipe(base, sizeof(base));
 	if (rc == 0)
 		rc = ti_token_audience_id(aud, strlen(aud), aud_id);
-	pfree(aud);
 	if (rc != 0)
+	{
+		ti_wipe(base, sizeof(base));
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not derive the token key"),
 				 errhidestmt(true),
 				 errhidecontext(true)));
+	}
+	i = next_slot;
+	next_slot = (next_slot + 1) % TOKEN_KEY_CACHE;
+	ti_wipe(&cache[i], sizeof(cache[i]));
+	cache[i].kid = kid;
+	memcpy(cache[i].base, base, TI_KEY_LEN);
+	memcpy(cache[i].mac, mac_key, TI_KEY_LEN);
+	memcpy(cache[i].aud_id, aud_id, TI_TOKEN_AUD_LEN);
+	strlcpy(cache[i].aud, aud, sizeof(cache[i].aud));
+	cache[i].valid = true;
+	ti_wipe(base, sizeof(base));
 }
 
 PG_FUNCTION_INFO_V1(ti_set_tenant_token);

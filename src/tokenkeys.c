@@ -192,17 +192,34 @@ ti_token_max_ttl(void)
  * this database's name.  The two forms have different prefixes, so that a
  * configured name never equals another cluster's default audience.
  */
-char *
+const char *
 ti_token_audience(void)
 {
+	/*
+	 * The default audience cannot change during a backend's life (the
+	 * current database cannot be renamed), so it is computed once; a
+	 * configured one is rebuilt when the setting changes.
+	 */
+	static char default_aud[TI_TOKEN_AUDIENCE_MAX + 1] = "";
+	static char named_aud[TI_TOKEN_AUDIENCE_MAX + 1] = "";
 	char	   *db;
 
 	if (token_audience != NULL && token_audience[0] != '\0')
-		return psprintf("name:%s", token_audience);
-	db = get_database_name(MyDatabaseId);
-	if (db == NULL)
-		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
-	return psprintf("cluster:" UINT64_FORMAT "/db:%s", GetSystemIdentifier(), db);
+	{
+		if (strncmp(named_aud, "name:", 5) != 0 || strcmp(named_aud + 5, token_audience) != 0)
+			snprintf(named_aud, sizeof(named_aud), "name:%s", token_audience);
+		return named_aud;
+	}
+	if (default_aud[0] == '\0')
+	{
+		db = get_database_name(MyDatabaseId);
+		if (db == NULL)
+			elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
+		snprintf(default_aud, sizeof(default_aud), "cluster:" UINT64_FORMAT "/db:%s",
+				 GetSystemIdentifier(), db);
+		pfree(db);
+	}
+	return default_aud;
 }
 
 static Oid

@@ -14,8 +14,8 @@ extern void ti_tokens_init(void);
 /* tenant_iso.token_max_ttl in microseconds */
 extern int64 ti_token_max_ttl(void);
 
-/* The audience string of this database (palloc'd). */
-extern char *ti_token_audience(void);
+/* The audience string of this database (static; valid until the next call). */
+extern const char *ti_token_audience(void);
 
 /* The key id new tokens are signed with; false when there is none. */
 extern bool ti_token_current_kid(uint32 *kid);

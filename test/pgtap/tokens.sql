@@ -135,7 +135,7 @@ SELECT tenant_iso.issue_token('acme') AS tok_acme,
        tenant_iso.issue_token('susp') AS tok_susp,
        tenant_iso.issue_token('acme', '1 second') AS tok_1s \gset
 
-SELECT plan(184);
+SELECT plan(185);
 
 -- ===================================================================
 -- 1. Format and uniqueness
@@ -658,6 +658,12 @@ SELECT public.dblink_connect('tok_o', tok_s.connstr('postgres', 'pgtap_tokens_ot
 SELECT public.dblink_exec('tok_o', 'SET client_min_messages = warning') \g /dev/null
 SELECT public.dblink_exec('tok_o', 'CREATE EXTENSION IF NOT EXISTS tenant_iso') \g /dev/null
 SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.create_tenant('acme')::text$$) AS t(v text) \g /dev/null
+-- the key ring is per database: bring the other one to the same current
+-- kid as this one (3), so that only the audience tells the two apart
+SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.rotate_token_key()::text$$) AS t(v text) \g /dev/null
+SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.rotate_token_key()::text$$) AS t(v text) \g /dev/null
+SELECT is(tok_s.kid(v), 3, '(setup) the other database also signs with kid 3')
+  FROM public.dblink('tok_o', $$SELECT tenant_iso.issue_token('acme')$$) AS t(v text);
 SELECT tenant_iso.issue_token('acme') AS db_here \gset
 SELECT v AS db_there FROM public.dblink('tok_o', $$SELECT tenant_iso.issue_token('acme')$$) AS t(v text) \gset
 SELECT throws_ok(format($$SELECT tok_s.present_on('tok_o', %L)$$, :'db_here'::text),
@@ -666,10 +672,7 @@ SELECT lives_ok(format($$SELECT tok_s.present_on('tok_o', %L)$$, :'db_there'::te
 	'(control) the other database accepts its own token');
 SELECT throws_ok(format('SELECT tenant_iso.set_tenant_token(%L)', :'db_there'::text),
 	'28000', 'invalid tenant token', 'a token of the other database replayed here -> 28000');
--- the same configured audience on both: shared on purpose.  The key ring
--- is per database, so the other one is brought to the same current kid (3).
-SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.rotate_token_key()::text$$) AS t(v text) \g /dev/null
-SELECT v FROM public.dblink('tok_o', $$SELECT tenant_iso.rotate_token_key()::text$$) AS t(v text) \g /dev/null
+-- the same configured audience on both: shared on purpose
 SELECT public.dblink_exec('tok_o', $$SET tenant_iso.token_audience = 'shared-aud'$$) \g /dev/null
 SET tenant_iso.token_audience = 'shared-aud';
 SELECT v AS db_shared FROM public.dblink('tok_o', $$SELECT tenant_iso.issue_token('acme')$$) AS t(v text) \gset
