@@ -144,7 +144,6 @@ check_copy_rights(CopyStmt *stmt, Relation rel, List *attnums)
 {
 	RangeTblEntry *rte;
 	ListCell   *lc;
-	TupleDesc	desc = RelationGetDescr(rel);
 
 	if (stmt->filename)
 	{
@@ -168,7 +167,6 @@ check_copy_rights(CopyStmt *stmt, Relation rel, List *attnums)
 	foreach(lc, attnums)
 		rte->insertedCols = bms_add_member(rte->insertedCols,
 										   lfirst_int(lc) - FirstLowInvalidHeapAttributeNumber);
-	(void) desc;
 	ExecCheckRTPerms(list_make1(rte), true);
 	PreventCommandIfReadOnly("COPY FROM");
 	PreventCommandIfParallelMode("COPY FROM");
@@ -179,8 +177,7 @@ check_copy_rights(CopyStmt *stmt, Relation rel, List *attnums)
  * its WHERE list.
  */
 static uint64
-fast_copy(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryString, Relation rel,
-		  const char *column)
+fast_copy(CopyStmt *stmt, const char *queryString, Relation rel, const char *column)
 {
 	ParseState *pstate = make_parsestate(NULL);
 	ParseNamespaceItem *nsitem;
@@ -243,8 +240,7 @@ fast_copy(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryString, Relation 
 						 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 	quals = lappend(quals, check);
 
-	cstate = BeginCopyFrom(pstate, rel, (Node *) quals,
-						   stmt->is_program ? stmt->filename : stmt->filename,
+	cstate = BeginCopyFrom(pstate, rel, (Node *) quals, stmt->filename,
 						   stmt->is_program, NULL, stmt->attlist, stmt->options);
 	processed = CopyFrom(cstate);
 	EndCopyFrom(cstate);
@@ -267,6 +263,7 @@ ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryStri
 	CopyStmt   *inner;
 	ParseState *pstate;
 	uint64		processed;
+	const char *column;
 
 	if (!stmt->is_from || stmt->relation == NULL)
 		return false;
@@ -275,9 +272,10 @@ ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryStri
 		return false;
 
 	rel = table_open(relid, RowExclusiveLock);
-	if (fast_copy_possible(relid, ti_protected_column(relid)))
+	column = ti_protected_column(relid);
+	if (fast_copy_possible(relid, column))
 	{
-		processed = fast_copy(pstmt, stmt, queryString, rel, ti_protected_column(relid));
+		processed = fast_copy(stmt, queryString, rel, column);
 		table_close(rel, NoLock);
 		if (qc)
 			SetQueryCompletion(qc, CMDTAG_COPY, processed);

@@ -272,6 +272,20 @@ type_encoder(Oid typid, int depth)
 	return e;
 }
 
+/* A pass-by-value datum of n (1, 2, 4, 8) bytes, big-endian; returns n. */
+static uint32
+byval_be(Datum v, int n, uint8 *be)
+{
+	uint64		x = (n == 8) ? (uint64) DatumGetInt64(v) :
+		(n == 4) ? (uint64) (uint32) DatumGetInt32(v) :
+		(n == 2) ? (uint64) (uint16) DatumGetInt16(v) : (uint64) DatumGetUInt8(v);
+	int			k;
+
+	for (k = 0; k < n; k++)
+		be[k] = (uint8) (x >> (8 * (n - 1 - k)));
+	return (uint32) n;
+}
+
 static void
 append_be(StringInfo buf, uint64 x, int n)
 {
@@ -285,32 +299,16 @@ append_be(StringInfo buf, uint64 x, int n)
 
 static void encode2_field(TypeEnc *e, StringInfo buf, Datum v, bool isnull);
 
-/* Format 2: append the bytes of one non-NULL value. */
+/*
+ * Format 2: append the bytes of one non-NULL value whose length is not known
+ * up front (enums, arrays, records, send functions); encode2_field() writes
+ * the fixed and plain varlena kinds itself.
+ */
 static void
 encode2_value(TypeEnc *e, StringInfo buf, Datum v)
 {
 	switch (e->mode)
 	{
-		case ENC2_VARLENA:
-			{
-				struct varlena *t = PG_DETOAST_DATUM_PACKED(v);
-
-				appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-				break;
-			}
-		case ENC2_BYVAL:
-			{
-				int			n = e->typlen;
-				uint64		x = (n == 8) ? (uint64) DatumGetInt64(v) :
-					(n == 4) ? (uint64) (uint32) DatumGetInt32(v) :
-					(n == 2) ? (uint64) (uint16) DatumGetInt16(v) : (uint64) DatumGetUInt8(v);
-
-				append_be(buf, x, n);
-				break;
-			}
-		case ENC2_UUID:
-			appendBinaryStringInfo(buf, DatumGetPointer(v), 16);
-			break;
 		case ENC2_ENUM:
 			appendStringInfoString(buf, OutputFunctionCall(&e->fn, v));
 			break;
@@ -400,16 +398,8 @@ encode2_field(TypeEnc *e, StringInfo buf, Datum v, bool isnull)
 		}
 		else
 		{
-			int			n = e->typlen;
-			uint64		x = (n == 8) ? (uint64) DatumGetInt64(v) :
-				(n == 4) ? (uint64) (uint32) DatumGetInt32(v) :
-				(n == 2) ? (uint64) (uint16) DatumGetInt16(v) : (uint64) DatumGetUInt8(v);
-			int			k;
-
-			for (k = 0; k < n; k++)
-				be[k] = (uint8) (x >> (8 * (n - 1 - k)));
+			len = byval_be(v, e->typlen, be);
 			data = (const char *) be;
-			len = n;
 		}
 		enlargeStringInfo(buf, len + 5);
 		p = buf->data + buf->len;
@@ -442,12 +432,8 @@ encode2_field(TypeEnc *e, StringInfo buf, Datum v, bool isnull)
 static uint32
 memo_index(const char *tenant, int32 bucket)
 {
-	uint32		h = 2166136261u;
-
-	for (; *tenant; tenant++)
-		h = (h ^ (uint8) *tenant) * 16777619u;
-	h ^= (uint32) bucket * 2654435761u;
-	return h ^ (h >> 15);
+	return hash_combine(hash_bytes((const unsigned char *) tenant, strlen(tenant)),
+						(uint32) bucket);
 }
 
 typedef struct DigestKeyEntry
@@ -735,16 +721,8 @@ encode_value(RowHasher *h, StringInfo buf, int i, Datum v, bool isnull)
 	}
 	else if (h->mode[i] == ENC_BYVAL)
 	{
-		int			n = TupleDescAttr(h->desc, i)->attlen;
-		uint64		x = (n == 8) ? (uint64) DatumGetInt64(v) :
-			(n == 4) ? (uint64) (uint32) DatumGetInt32(v) :
-			(n == 2) ? (uint64) (uint16) DatumGetInt16(v) : (uint64) DatumGetUInt8(v);
-		int			k;
-
-		for (k = 0; k < n; k++)
-			be[k] = (uint8) (x >> (8 * (n - 1 - k)));
+		len = byval_be(v, TupleDescAttr(h->desc, i)->attlen, be);
 		data = (char *) be;
-		len = n;
 	}
 	else if (h->mode[i] == ENC_UUID)
 	{
@@ -944,18 +922,29 @@ accumulate(HTAB *hash, const char *tenant, int32 bucket, const uint64 lanes[TI_L
 static Oid ext_table(const char *name);
 
 /*
- * The digest format of a tracked table (tenant_iso.tracked.format); 2 for a
- * table that is not tracked.  Sees the current transaction's own changes.
+ * Does the catalog know digest formats (0.2.0), or is it still the 0.1.0
+ * one, before ALTER EXTENSION UPDATE?
+ */
+static bool
+catalog_has_formats(void)
+{
+	return get_attnum(ext_table("tracked"), "format") != InvalidAttrNumber;
+}
+
+/*
+ * The digest format of a tracked table (tenant_iso.tracked.format), or 0
+ * when root is not tracked.  Sees the current transaction's own changes.
  */
 static int
-tracked_format(Oid root)
+tracked_entry_format(Oid root)
 {
 	Relation	rel = table_open(ext_table("tracked"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	fatt = get_attnum(RelationGetRelid(rel), "format");
 	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
 	HeapTuple	tup;
-	int			format = 2;
+	int			format = 0;
 
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
@@ -964,19 +953,34 @@ tracked_format(Oid root)
 
 		if (isnull || DatumGetObjectId(d) != root)
 			continue;
-		if (desc->natts >= 4)
+		format = 1;
+		if (fatt != InvalidAttrNumber)
 		{
-			d = heap_getattr(tup, 4, desc, &isnull);
-			format = isnull ? 1 : DatumGetInt16(d);
+			d = heap_getattr(tup, fatt, desc, &isnull);
+			if (!isnull)
+				format = DatumGetInt16(d);
 		}
-		else
-			format = 1;
 		break;
 	}
 	table_endscan(scan);
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return format;
+}
+
+/* The format to hash a table in: its own, or 2 when it is not tracked. */
+static pg_noinline int
+tracked_format(Oid root)
+{
+	int			format = tracked_entry_format(root);
+
+	return format ? format : 2;
+}
+
+static bool
+is_tracked(Oid relid)
+{
+	return tracked_entry_format(relid) != 0;
 }
 
 static List *
@@ -1396,7 +1400,7 @@ rebuild_digests(Oid relid, const char *reason)
 	int			nest;
 	int			enc;
 	/* the 0.1.0 catalog (before ALTER EXTENSION UPDATE) knows only format 1 */
-	int			format = get_attnum(ext_table("tracked"), "format") != InvalidAttrNumber ? 2 : 1;
+	int			format = catalog_has_formats() ? 2 : 1;
 
 	nest = ti_pin_search_path();
 	SPI_connect();
@@ -1447,30 +1451,6 @@ ti_rebuild_digests(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(rebuild_digests(relid, reason));
 }
 
-/* Is relid a tracked table (a root in tenant_iso.tracked)? */
-static bool
-is_tracked(Oid relid)
-{
-	Relation	rel = table_open(ext_table("tracked"), AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-	HeapTuple	tup;
-	bool		found = false;
-
-	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, 1, desc, &isnull);
-
-		found = !isnull && DatumGetObjectId(d) == relid;
-	}
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return found;
-}
-
 /*
  * Called by the utility hook after ALTER TABLE: when it changed what the
  * rows of a tracked table encode to, rebuild its digests in the same
@@ -1491,7 +1471,7 @@ ti_digest_after_alter(AlterTableStmt *stmt)
 	nsp = get_namespace_oid("tenant_iso", true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("tracked", nsp)))
 		return;
-	if (get_attnum(get_relname_relid("tracked", nsp), "format") == InvalidAttrNumber)
+	if (!catalog_has_formats())
 		return;					/* 0.1.0 catalog: ALTER EXTENSION UPDATE first */
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid) || !is_tracked(relid))
@@ -1702,7 +1682,7 @@ ti_verify(PG_FUNCTION_ARGS)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	outer = CurrentMemoryContext;
 	SPI_connect();
-	if (SPI_execute(get_attnum(ext_table("tracked"), "format") != InvalidAttrNumber ?
+	if (SPI_execute(catalog_has_formats() ?
 					"SELECT t.rel::pg_catalog.oid, t.relname, t.format, t.rebuilt_at::pg_catalog.text, t.rebuilt_reason, "
 					"t.rebuilt_at OPERATOR(pg_catalog.>) coalesce((SELECT pg_catalog.max(v.verified_at) FROM tenant_iso.verify_runs v "
 					"WHERE v.relname OPERATOR(pg_catalog.=) t.relname), '-infinity'::pg_catalog.timestamptz), "

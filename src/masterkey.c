@@ -126,8 +126,14 @@ load_master_key(const char *command, uint8 *out)
 	return NULL;
 }
 
-static void
-derive_from(const char *command, const char *setting, const char *purpose, uint8 *out)
+/*
+ * HKDF of the master key that command prints, for purpose.  Returns NULL,
+ * or a static description of what went wrong (never the key).
+ */
+static const char derivation_failed[] = "Key derivation failed.";
+
+static const char *
+try_derive_from(const char *command, const char *purpose, uint8 *out)
 {
 	uint8		master[TI_KEY_LEN];
 	const char *problem;
@@ -135,23 +141,58 @@ derive_from(const char *command, const char *setting, const char *purpose, uint8
 
 	problem = load_master_key(command, master);
 	if (problem != NULL)
+		return problem;
+	if (ti_hkdf_sha256(master, TI_KEY_LEN,
+					   (const uint8 *) salt, sizeof(salt) - 1,
+					   (const uint8 *) purpose, strlen(purpose),
+					   out, TI_KEY_LEN) != 0)
+		problem = derivation_failed;
+	ti_wipe(master, sizeof(master));
+	return problem;
+}
+
+static void
+derive_from(const char *command, const char *setting, const char *purpose, uint8 *out)
+{
+	const char *problem = try_derive_from(command, purpose, out);
+
+	if (problem == derivation_failed)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("key derivation failed")));
+	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 				 errmsg("master key is not available"),
 				 errdetail_internal("%s (%s)", problem, setting),
 				 errhint("Set %s to a command that prints the key, then reload the configuration.", setting)));
+}
 
-	if (ti_hkdf_sha256(master, TI_KEY_LEN,
-					   (const uint8 *) salt, sizeof(salt) - 1,
-					   (const uint8 *) purpose, strlen(purpose),
-					   out, TI_KEY_LEN) != 0)
+static bool
+cached_subkey(const char *purpose, uint8 *out)
+{
+	int			i;
+
+	for (i = 0; i < n_subkeys; i++)
 	{
-		ti_wipe(master, sizeof(master));
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
-				 errmsg("key derivation failed")));
+		if (strcmp(subkeys[i].purpose, purpose) == 0)
+		{
+			memcpy(out, subkeys[i].key, TI_KEY_LEN);
+			return true;
+		}
 	}
-	ti_wipe(master, sizeof(master));
+	return false;
+}
+
+static void
+cache_subkey(const char *purpose, const uint8 *key)
+{
+	if (n_subkeys < MAX_CACHED_SUBKEYS && strlen(purpose) < sizeof(subkeys[0].purpose))
+	{
+		strlcpy(subkeys[n_subkeys].purpose, purpose, sizeof(subkeys[0].purpose));
+		memcpy(subkeys[n_subkeys].key, key, TI_KEY_LEN);
+		n_subkeys++;
+	}
 }
 
 /*
@@ -161,25 +202,10 @@ derive_from(const char *command, const char *setting, const char *purpose, uint8
 void
 ti_derive_key(const char *purpose, uint8 *out)
 {
-	int			i;
-
-	for (i = 0; i < n_subkeys; i++)
-	{
-		if (strcmp(subkeys[i].purpose, purpose) == 0)
-		{
-			memcpy(out, subkeys[i].key, TI_KEY_LEN);
-			return;
-		}
-	}
-
+	if (cached_subkey(purpose, out))
+		return;
 	derive_from(master_key_command, "tenant_iso.master_key_command", purpose, out);
-
-	if (n_subkeys < MAX_CACHED_SUBKEYS && strlen(purpose) < sizeof(subkeys[0].purpose))
-	{
-		strlcpy(subkeys[n_subkeys].purpose, purpose, sizeof(subkeys[0].purpose));
-		memcpy(subkeys[n_subkeys].key, out, TI_KEY_LEN);
-		n_subkeys++;
-	}
+	cache_subkey(purpose, out);
 }
 
 /*
@@ -189,29 +215,12 @@ ti_derive_key(const char *purpose, uint8 *out)
 bool
 ti_try_derive_key(const char *purpose, uint8 *out)
 {
-	int			i;
-	uint8		master[TI_KEY_LEN];
-	static const char salt[] = "tenant_iso v1";
-	bool		ok;
-
-	for (i = 0; i < n_subkeys; i++)
-		if (strcmp(subkeys[i].purpose, purpose) == 0)
-		{
-			memcpy(out, subkeys[i].key, TI_KEY_LEN);
-			return true;
-		}
-	if (load_master_key(master_key_command, master) != NULL)
+	if (cached_subkey(purpose, out))
+		return true;
+	if (try_derive_from(master_key_command, purpose, out) != NULL)
 		return false;
-	ok = ti_hkdf_sha256(master, TI_KEY_LEN, (const uint8 *) salt, sizeof(salt) - 1,
-						(const uint8 *) purpose, strlen(purpose), out, TI_KEY_LEN) == 0;
-	ti_wipe(master, sizeof(master));
-	if (ok && n_subkeys < MAX_CACHED_SUBKEYS && strlen(purpose) < sizeof(subkeys[0].purpose))
-	{
-		strlcpy(subkeys[n_subkeys].purpose, purpose, sizeof(subkeys[0].purpose));
-		memcpy(subkeys[n_subkeys].key, out, TI_KEY_LEN);
-		n_subkeys++;
-	}
-	return ok;
+	cache_subkey(purpose, out);
+	return true;
 }
 
 /* The same, from the previous master key (never cached). */

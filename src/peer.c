@@ -282,48 +282,21 @@ peer_connect(const char *conninfo)
 	return conn;
 }
 
-static char *
-key_columns_sql(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
-	StringInfoData s;
-	List	   *cols;
-	ListCell   *lc;
-
-	if (!OidIsValid(pk))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
-	cols = NIL;
-	{
-		Relation	idx = relation_open(pk, AccessShareLock);
-		int			i;
-
-		for (i = 0; i < idx->rd_index->indnkeyatts; i++)
-			cols = lappend(cols, pstrdup(NameStr(TupleDescAttr(RelationGetDescr(rel),
-															   idx->rd_index->indkey.values[i] - 1)->attname)));
-		relation_close(idx, AccessShareLock);
-	}
-	table_close(rel, AccessShareLock);
-	initStringInfo(&s);
-	foreach(lc, cols)
-		appendStringInfo(&s, "%st.%s", s.len ? ", " : "", quote_identifier(lfirst(lc)));
-	return s.data;
-}
-
 /*
- * "t.k1 OPERATOR(nsp.=) r.k1 AND ...": each primary key column compared
- * with the equality operator of its index's operator family, named with
- * its schema, so that no search_path picks the operator (the key type's may
- * live outside pg_catalog) and the index still serves the comparison.
+ * The primary key of a table as SQL, each part only if asked for: *cols
+ * "t.k1, t.k2" and *match "t.k1 OPERATOR(nsp.=) r.k1 AND ...".  Each column
+ * is compared with the equality operator of its index's operator family,
+ * named with its schema, so that no search_path picks the operator (the key
+ * type's may live outside pg_catalog) and the index still serves the
+ * comparison.
  */
-static char *
-key_match_sql(Oid relid)
+static void
+key_sql(Oid relid, char **cols, char **match)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	Oid			pk = RelationGetPrimaryKeyIndex(rel);
 	Relation	idx;
+	StringInfoData c;
 	StringInfoData m;
 	int			i;
 
@@ -332,16 +305,21 @@ key_match_sql(Oid relid)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel))));
 	idx = relation_open(pk, AccessShareLock);
+	initStringInfo(&c);
 	initStringInfo(&m);
 	for (i = 0; i < idx->rd_index->indnkeyatts; i++)
 	{
 		const char *col = quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
 																  idx->rd_index->indkey.values[i] - 1)->attname));
-		Oid			eq = get_opfamily_member(idx->rd_opfamily[i], idx->rd_opcintype[i],
-											 idx->rd_opcintype[i], BTEqualStrategyNumber);
+		Oid			eq;
 		HeapTuple	optup;
 		Form_pg_operator op;
 
+		appendStringInfo(&c, "%st.%s", i ? ", " : "", col);
+		if (match == NULL)
+			continue;
+		eq = get_opfamily_member(idx->rd_opfamily[i], idx->rd_opcintype[i],
+								 idx->rd_opcintype[i], BTEqualStrategyNumber);
 		if (!OidIsValid(eq))
 			elog(ERROR, "no equality operator for primary key column %s", col);
 		optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(eq));
@@ -355,7 +333,10 @@ key_match_sql(Oid relid)
 	}
 	relation_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
-	return m.data;
+	if (cols)
+		*cols = c.data;
+	if (match)
+		*match = m.data;
 }
 
 /*
@@ -634,7 +615,7 @@ static List *
 compute_diff(Oid relid, PGconn *conn, const char *tenant)
 {
 	char	   *relname = ti_qualified_name(relid);
-	char	   *keycols = key_columns_sql(relid);
+	char	   *keycols;
 	List	   *tenants = NIL;
 	List	   *buckets;
 	ListCell   *lc;
@@ -646,6 +627,8 @@ compute_diff(Oid relid, PGconn *conn, const char *tenant)
 				i,
 				j,
 				r;
+
+	key_sql(relid, &keycols, NULL);
 
 	/* round 1: one fingerprint per tenant */
 	buckets = differing_buckets(relid, relname, conn, tenant ? list_make1(pstrdup(tenant)) : NIL, 1);
@@ -957,6 +940,7 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	char	   *relname;
 	char	   *keycols;
+	char	   *match;
 	char	   *cols;
 	const char *tcol;
 	volatile int64 n_del = 0,
@@ -979,7 +963,7 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 				 errhidestmt(true)));
 	ti_digest_check_access(relid, false);
 	relname = ti_qualified_name(relid);
-	keycols = key_columns_sql(relid);
+	key_sql(relid, &keycols, &match);
 	cols = insert_columns_sql(relid);
 	tcol = ti_protected_column(relid);
 	InitMaterializedSRF(fcinfo, 0);
@@ -989,7 +973,6 @@ ti_repair_from_peer(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		const char *only = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
-		char	   *match = key_match_sql(relid);
 		char	   *fetch = psprintf("SELECT pg_catalog.to_jsonb(t.*)::pg_catalog.text FROM %s%s t, "
 									 "pg_catalog.jsonb_populate_record(NULL::%s, $1::pg_catalog.jsonb) r "
 									 "WHERE %s",

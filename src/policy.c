@@ -71,14 +71,12 @@
  * function, tenant_iso._enforced_tenant().
  */
 static Node *
-build_context_rhs(Form_pg_attribute att, const char *column, bool sublink)
+build_context_rhs(Form_pg_attribute att, const char *column)
 {
 	Oid			argtypes[2] = {REGTYPEOID, INT4OID};
 	Oid			fn;
 	Node	   *rhs;
 	ParseState *pstate;
-	Query	   *q;
-	SubLink    *sub;
 
 	fn = LookupFuncName(list_make2(makeString("tenant_iso"), makeString("_enforced_tenant_as")),
 						2, argtypes, true);
@@ -106,8 +104,15 @@ build_context_rhs(Form_pg_attribute att, const char *column, bool sublink)
 				 errmsg("tenant column \"%s\" has an unsupported type", column)));
 	assign_expr_collations(pstate, rhs);
 	free_parsestate(pstate);
-	if (!sublink)
-		return rhs;
+	return rhs;
+}
+
+/* (SELECT rhs): the planner makes it an InitPlan, evaluated once per statement. */
+static Node *
+context_sublink(Node *rhs)
+{
+	Query	   *q;
+	SubLink    *sub;
 
 	q = makeNode(Query);
 	q->commandType = CMD_SELECT;
@@ -126,13 +131,25 @@ build_context_rhs(Form_pg_attribute att, const char *column, bool sublink)
 	return (Node *) sub;
 }
 
-static Expr *build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs,
-								   bool sublink);
+static Expr *build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs);
 
 static Expr *
-build_tenant_qual(Relation rel, const char *column, bool sublink)
+build_tenant_qual(Relation rel, const char *column)
 {
-	return build_tenant_qual_rhs(rel, column, false, sublink);
+	return build_tenant_qual_rhs(rel, column, false);
+}
+
+/* The same check with its right-hand side as (SELECT ...). */
+static Expr *
+with_context_sublink(Expr *check)
+{
+	Expr	   *qual = copyObject(check);
+
+	if (IsA(qual, OpExpr) && list_length(((OpExpr *) qual)->args) == 2)
+		lsecond(((OpExpr *) qual)->args) = context_sublink(lsecond(((OpExpr *) qual)->args));
+	else
+		elog(ERROR, "unexpected form of the tenant check");
+	return qual;
 }
 
 /*
@@ -143,11 +160,11 @@ build_tenant_qual(Relation rel, const char *column, bool sublink)
 Expr *
 ti_tenant_qual_const(Relation rel, const char *column)
 {
-	return build_tenant_qual_rhs(rel, column, true, false);
+	return build_tenant_qual_rhs(rel, column, true);
 }
 
 static Expr *
-build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs, bool sublink)
+build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	Form_pg_attribute att = NULL;
@@ -186,7 +203,7 @@ build_tenant_qual_rhs(Relation rel, const char *column, bool const_rhs, bool sub
 								 false, typbyval);
 	}
 	else
-		rhs = build_context_rhs(att, column, sublink);
+		rhs = build_context_rhs(att, column);
 
 	pstate = make_parsestate(NULL);
 	op = make_op(pstate,
@@ -223,6 +240,7 @@ ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	RowSecurityPolicy *policy;
 	Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
 	Expr	   *qual;
+	Expr	   *check;
 
 	column = ti_protected_column(RelationGetRelid(rel));
 	if (column == NULL)
@@ -234,32 +252,27 @@ ti_tenant_policies(CmdType cmdtype, Relation rel, bool permissive)
 	 * row security admits nothing) and is "true".  (p OR true) AND tenant is
 	 * tenant whatever other permissive policies p the table has, and one
 	 * check instead of two halves the InitPlans of every statement.
+	 *
+	 * USING quals filter scans: the context is an InitPlan there, evaluated
+	 * once.  WITH CHECK is evaluated once per written row, and a single-row
+	 * write would pay more for setting up an InitPlan than for calling the
+	 * (STABLE, cached) context function directly.
 	 */
-	if (ti_maintenance_worker)
-	{
-		if (!permissive)
-			return NIL;
-		qual = (Expr *) makeBoolConst(true, false);
-	}
-	else if (permissive)
-		qual = (Expr *) makeBoolConst(true, false);
+	if (ti_maintenance_worker && !permissive)
+		return NIL;
+	if (ti_maintenance_worker || permissive)
+		qual = check = (Expr *) makeBoolConst(true, false);
 	else
-		qual = build_tenant_qual(rel, column, true);
+	{
+		check = build_tenant_qual(rel, column);
+		qual = with_context_sublink(check);
+	}
 	policy = palloc0(sizeof(RowSecurityPolicy));
 	policy->policy_name = pstrdup(permissive ? "tenant_iso_permissive" : "tenant_iso_restrictive");
 	policy->polcmd = '*';
 	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 	policy->qual = qual;
-	/*
-	 * USING quals filter scans: an InitPlan, evaluated once.  WITH CHECK is
-	 * evaluated once per written row, and a single-row write would pay more
-	 * for setting up an InitPlan than for calling the (STABLE, cached)
-	 * context function directly.
-	 */
-	if (ti_maintenance_worker || permissive)
-		policy->with_check_qual = copyObject(qual);
-	else
-		policy->with_check_qual = build_tenant_qual(rel, column, false);
+	policy->with_check_qual = (check == qual) ? copyObject(check) : check;
 	policy->hassublinks = !ti_maintenance_worker && !permissive;
 	return list_make1(policy);
 }
