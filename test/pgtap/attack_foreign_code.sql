@@ -136,7 +136,7 @@ CREATE DOMAIN fca_code.code AS text CHECK (fca_code.cap(VALUE));
 RESET ROLE;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fca_code TO PUBLIC;
 
-SELECT plan(34);
+SELECT plan(36);
 
 -- ---------------------------------------------------------------------
 -- The pool in fcb's context
@@ -256,6 +256,21 @@ GRANT EXECUTE ON FUNCTION fca_code.switch_to(text) TO PUBLIC;
 SET ROLE fc_pool;
 SELECT is(h.val($$SELECT fca_code.switch_to('fcb')::text$$), 'ERROR 42501',
 	'pool: fc_a''s SECURITY DEFINER function cannot switch to fcb');
+RESET ROLE;
+
+-- a function whose owner becomes a member of fca after it was first called
+CREATE FUNCTION public.fc_late() RETURNS text LANGUAGE sql AS $f$ SELECT 'ran'::text $f$;
+GRANT EXECUTE ON FUNCTION public.fc_late() TO PUBLIC;
+SET ROLE fc_pool;
+SELECT tenant_iso.set_tenant('fcb');
+SELECT is(h.val('SELECT public.fc_late()'), 'ran',
+	'pool in fcb: control, a function owned by the superuser runs');
+RESET ROLE;
+ALTER FUNCTION public.fc_late() OWNER TO fc_a;
+SET ROLE fc_pool;
+SELECT is(h.val('SELECT public.fc_late()'), 'ERROR 42501',
+	'pool in fcb: once its owner is fc_a it is refused (the cached answer is dropped)');
+SELECT tenant_iso.reset_tenant();
 RESET ROLE;
 
 SELECT * FROM finish();

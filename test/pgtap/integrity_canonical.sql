@@ -55,7 +55,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(37);
+SELECT plan(38);
 
 -- ---------------------------------------------------------------------
 -- A table tracked under 0.1.0
@@ -205,8 +205,38 @@ SELECT is(h.verdict('ic_a'), 't0:true t1:true t2:true', 'no master key: control,
 ALTER SYSTEM SET tenant_iso.master_key_command = 'false';
 SELECT pg_reload_conf() \g /dev/null
 SELECT pg_sleep(0.5) \g /dev/null
+-- the write comes from a plain role whose search_path holds shadows of what
+-- marking the digests stale uses; that runs as the owner of tenant_iso.tracked
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ic_writer') THEN
+		DELETE FROM tenant_iso.members WHERE member = 'ic_writer'::regrole;
+		EXECUTE 'DROP OWNED BY ic_writer CASCADE';
+		DROP ROLE ic_writer;
+	END IF;
+END
+$$;
+CREATE ROLE ic_writer;
+SELECT tenant_iso.add_member('ic_writer', 't1') \g /dev/null
+GRANT USAGE ON SCHEMA h TO ic_writer;
+GRANT INSERT, SELECT ON ic_a TO ic_writer;
+CREATE SCHEMA ic_shadow;
+GRANT USAGE ON SCHEMA ic_shadow TO PUBLIC;
+CREATE TABLE ic_shadow.ran (who text);
+GRANT INSERT ON ic_shadow.ran TO PUBLIC;
+CREATE FUNCTION ic_shadow.now() RETURNS timestamptz LANGUAGE sql AS
+	$f$ INSERT INTO ic_shadow.ran VALUES (current_user) RETURNING pg_catalog.now() $f$;
+CREATE FUNCTION ic_shadow.oideq(oid, oid) RETURNS boolean LANGUAGE sql AS
+	$f$ INSERT INTO ic_shadow.ran VALUES (current_user) RETURNING $1 OPERATOR(pg_catalog.=) $2 $f$;
+CREATE OPERATOR ic_shadow.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = ic_shadow.oideq);
+SET ROLE ic_writer;
+SET search_path = ic_shadow, public, pg_catalog;
 SELECT is(h.run($$INSERT INTO ic_a VALUES (50, 't1', 50, NULL, NULL)$$), 'ok 1',
 	'no master key: a write to a tracked table still succeeds');
+RESET search_path;
+RESET ROLE;
+SELECT is((SELECT count(*) FROM ic_shadow.ran), 0::bigint,
+	'no master key: marking the digests stale (as the catalog owner) ran no shadow of the writer''s search_path');
 SELECT ok((SELECT stale_since IS NOT NULL FROM tenant_iso.tracked WHERE rel = 'ic_a'::regclass),
 	'no master key: ... and the table''s digests are marked stale');
 ALTER SYSTEM RESET tenant_iso.master_key_command;
@@ -228,3 +258,6 @@ SELECT is(h.verdict('ic_old'), ':true', 'compact_digests(): digests still verify
 DROP PUBLICATION ic_all;
 
 SELECT * FROM finish();
+SELECT tenant_iso.remove_member('ic_writer') \g /dev/null
+DROP OWNED BY ic_writer CASCADE;
+DROP ROLE ic_writer;

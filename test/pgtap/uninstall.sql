@@ -31,7 +31,7 @@ SELECT tenant_iso.protect('un_p') \g /dev/null
 SELECT tenant_iso.track('un_t') \g /dev/null
 GRANT SELECT ON un_t, un_p TO un_reader;
 
-SELECT plan(9);
+SELECT plan(10);
 
 SET ROLE un_reader;
 SELECT throws_ok('SELECT count(*) FROM un_t', '42501', NULL, 'control: protected before (a reader without context fails closed)');
@@ -49,6 +49,12 @@ SELECT is((SELECT count(*) FROM pg_class WHERE relname IN ('un_t', 'un_p', 'un_p
 	0::bigint, 'row security is off again on the tables and the partition');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'un_t'::regclass AND tgname LIKE 'tenant_iso%'),
 	0::bigint, 'the digest triggers are gone');
+
+-- no table is protected any more: role settings are still refused in a tenant context
+SELECT tenant_iso.set_tenant('ua') \g /dev/null
+SELECT throws_ok($$ALTER ROLE un_reader SET work_mem = '1MB'$$, '42501', NULL,
+	'ALTER ROLE ... SET in a tenant context is refused even when no table is protected');
+SELECT tenant_iso.reset_tenant() \g /dev/null
 
 DROP EXTENSION tenant_iso CASCADE;
 SET ROLE un_reader;
