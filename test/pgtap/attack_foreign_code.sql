@@ -27,36 +27,7 @@ BEGIN
 END
 $$;
 
-CREATE SCHEMA h;
-GRANT USAGE ON SCHEMA h TO PUBLIC;
-
--- The first value a query returns, as text, or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.val(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	v text;
-BEGIN
-	EXECUTE q INTO v;
-	RETURN coalesce(v, 'null');
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
-
--- The message and detail of a failing statement.
-CREATE FUNCTION h.msg(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	m text;
-	d text;
-BEGIN
-	EXECUTE q;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
-	RETURN concat_ws(' | ', m, d);
-END
-$f$;
+\ir include/h.sql
 
 CREATE ROLE fc_a;
 CREATE ROLE fc_b;

@@ -22,21 +22,7 @@ BEGIN
 END
 $$;
 
-CREATE SCHEMA h;
-GRANT USAGE ON SCHEMA h TO PUBLIC;
--- 'ok <n>' or 'ERROR <sqlstate>'
-CREATE FUNCTION h.run(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
+\ir include/h.sql
 -- the same, catching a cancel too
 CREATE FUNCTION h.run_cancel(q text) RETURNS text
 LANGUAGE plpgsql AS $f$
@@ -45,21 +31,6 @@ BEGIN
 	RETURN 'ok';
 EXCEPTION WHEN query_canceled THEN
 	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
--- message, detail and hint of a failing statement
-CREATE FUNCTION h.msg(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	m text;
-	d text;
-	hn text;
-BEGIN
-	EXECUTE q;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, hn = PG_EXCEPTION_HINT;
-	RETURN concat_ws(' | ', m, d, hn);
 END
 $f$;
 CREATE FUNCTION h.peer(extra text DEFAULT 'sslmode=disable') RETURNS text

@@ -27,51 +27,7 @@ BEGIN
 END
 $$;
 
-CREATE SCHEMA h;
-GRANT USAGE ON SCHEMA h TO PUBLIC;
-
--- Run a statement and keep its effects: 'ok <rows>' or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.run(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
-
--- The first value a query returns, as text, or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.val(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	v text;
-BEGIN
-	EXECUTE q INTO v;
-	RETURN v;
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
-
--- The message, detail and hint of a failing statement.
-CREATE FUNCTION h.msg(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	m text;
-	d text;
-	hn text;
-BEGIN
-	EXECUTE q;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, hn = PG_EXCEPTION_HINT;
-	RETURN concat_ws(' | ', m, d, hn);
-END
-$f$;
+\ir include/h.sql
 
 CREATE ROLE rs_b;
 CREATE ROLE rs_pool;

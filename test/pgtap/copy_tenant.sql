@@ -25,21 +25,7 @@ BEGIN
 END
 $$;
 
-CREATE SCHEMA h;
-GRANT USAGE ON SCHEMA h TO PUBLIC;
--- Run a statement and keep its effects: 'ok <rows>' or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.run(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
+\ir include/h.sql
 -- a COPY FROM PROGRAM that prints lines (tab-separated)
 CREATE FUNCTION h.copy(target text, lines text[], extra text DEFAULT '') RETURNS text
 LANGUAGE sql AS $f$

@@ -17,20 +17,7 @@ INSERT INTO ic_old SELECT i, 'v' || i FROM generate_series(1, 20) i;
 SELECT tenant_iso.track('ic_old');
 ALTER EXTENSION tenant_iso UPDATE;
 
-CREATE SCHEMA h;
--- 'ok <n>' or 'ERROR <sqlstate>'
-CREATE FUNCTION h.run(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
+\ir include/h.sql
 -- every (tenant, ok) of verify() for one table, as one string
 CREATE FUNCTION h.verdict(r regclass) RETURNS text
 LANGUAGE sql AS $f$
