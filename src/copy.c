@@ -142,9 +142,6 @@ fast_copy_possible(Oid relid, const char *column)
 static void
 check_copy_rights(CopyStmt *stmt, Relation rel, List *attnums)
 {
-	RangeTblEntry *rte;
-	ListCell   *lc;
-
 	if (stmt->filename)
 	{
 		if (stmt->is_program &&
@@ -158,16 +155,7 @@ check_copy_rights(CopyStmt *stmt, Relation rel, List *attnums)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("must be superuser or have privileges of the pg_read_server_files role to COPY from a file")));
 	}
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_INSERT;
-	foreach(lc, attnums)
-		rte->insertedCols = bms_add_member(rte->insertedCols,
-										   lfirst_int(lc) - FirstLowInvalidHeapAttributeNumber);
-	ExecCheckRTPerms(list_make1(rte), true);
+	ti_check_insert_perms(rel, attnums);
 	PreventCommandIfReadOnly("COPY FROM");
 	PreventCommandIfParallelMode("COPY FROM");
 }

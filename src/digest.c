@@ -586,7 +586,7 @@ make_hasher(Relation rel, Oid root, int format)
 	RowHasher  *h = palloc0(sizeof(RowHasher));
 	TupleDesc	desc = RelationGetDescr(rel);
 	Relation	rootrel = (root == RelationGetRelid(rel)) ? rel : table_open(root, AccessShareLock);
-	Oid			pk = RelationGetPrimaryKeyIndex(rootrel);
+	Oid			pk = ti_primary_key_index(rootrel);
 	const char *tcol = ti_protected_column(root);
 	int			i;
 
@@ -1241,7 +1241,7 @@ cached_hasher(Relation rel, const char *relname, Oid *root_out)
 		MemoryContext old;
 		int			format;
 
-		root = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(relname)),
+		root = RangeVarGetRelid(makeRangeVarFromNameList(ti_qualified_name_list(relname)),
 								NoLock, true);
 		if (!OidIsValid(root))
 			root = relid;
@@ -1325,7 +1325,7 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 	{
 		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		{
-			Oid			root = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(relname)),
+			Oid			root = RangeVarGetRelid(makeRangeVarFromNameList(ti_qualified_name_list(relname)),
 												NoLock, true);
 
 			if (!OidIsValid(root))

@@ -183,24 +183,24 @@ ti_foreign_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 void
 ti_foreign_check_plan(PlannedStmt *plan)
 {
-	ListCell   *lc;
+	Oid		   *relids;
+	Oid		   *users;
+	int			n;
+	int			i;
 
 #ifdef TENANT_ISO_MUTANT_NO_FOREIGN
 	return;
 #endif
 	if (IsParallelWorker() || !ti_in_tenant_context())
 		return;
-	foreach(lc, plan->rtable)
+	n = ti_plan_checked_as(plan, &relids, &users);
+	for (i = 0; i < n; i++)
 	{
-		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
-		const char *owner_tenant;
+		const char *owner_tenant = ti_member_tenant(users[i]);
 
-		if (rte->rtekind != RTE_RELATION || !OidIsValid(rte->checkAsUser))
-			continue;
-		owner_tenant = ti_member_tenant(rte->checkAsUser);
 		if (owner_tenant != NULL && foreign_to_context(owner_tenant))
 		{
-			char	   *name = get_rel_name(rte->relid);
+			char	   *name = get_rel_name(relids[i]);
 
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

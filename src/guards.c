@@ -111,6 +111,9 @@ guard_alter_table(AlterTableStmt *stmt)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 
+		if (ti_at_adds_constraint(cmd->subtype))
+			guard_fk_constraint(cmd->def);
+
 		switch (cmd->subtype)
 		{
 			case AT_DisableRowSecurity:
@@ -147,10 +150,6 @@ guard_alter_table(AlterTableStmt *stmt)
 				if (ti_is_protected(ti_rangevar_oid((RangeVar *) cmd->def)))
 					ti_refuse("removing a table from a protected parent",
 						   ti_rangevar_oid((RangeVar *) cmd->def));
-				break;
-			case AT_AddConstraint:
-			case AT_AddConstraintRecurse:
-				guard_fk_constraint(cmd->def);
 				break;
 			case AT_DisableTrig:
 			case AT_DisableTrigAll:

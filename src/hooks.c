@@ -121,14 +121,13 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 static void
-ti_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-			   bool execute_once)
+ti_ExecutorRun(TI_EXECUTOR_RUN_PARAMS)
 {
 	ti_cursors_executor_run(queryDesc);
 	if (prev_executor_run)
-		prev_executor_run(queryDesc, direction, count, execute_once);
+		prev_executor_run(TI_EXECUTOR_RUN_ARGS);
 	else
-		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		standard_ExecutorRun(TI_EXECUTOR_RUN_ARGS);
 }
 
 static void

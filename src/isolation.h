@@ -22,6 +22,8 @@
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
 
+#include "compat.h"
+
 /* policy.c: "column = the enforced tenant" with the tenant as a constant (COPY) */
 extern Expr *ti_tenant_qual_const(Relation rel, const char *column);
 
@@ -40,7 +42,7 @@ extern Datum ti_enforced_tenant_datum(Oid typid, int32 typmod);
 extern Oid	ti_rangevar_oid(RangeVar *rv);
 extern bool ti_is_protected(Oid relid);
 extern bool ti_tree_is_protected(Oid relid);
-extern void ti_refuse(const char *what, Oid relid) pg_attribute_noreturn();
+pg_noreturn extern void ti_refuse(const char *what, Oid relid);
 extern void ti_guard_whole_table(Node *parsetree);
 
 /* copy.c: true if it ran the COPY itself */

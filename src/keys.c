@@ -336,7 +336,7 @@ find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_key
 	 */
 	rel = table_open(data_keys_relid(), AccessShareLock);
 	{
-		Oid			indexoid = RelationGetPrimaryKeyIndex(rel);
+		Oid			indexoid = ti_primary_key_index(rel);
 		Relation	idx;
 		Oid			coll;
 

@@ -126,8 +126,8 @@ local_only(const char *host, const char *hostaddr)
 }
 
 /* Send nothing of the conninfo to the log or the client. */
-static void
-refuse_connect(const char *detail) pg_attribute_noreturn();
+pg_noreturn static void
+refuse_connect(const char *detail);
 static void
 refuse_connect(const char *detail)
 {
@@ -294,7 +294,7 @@ static void
 key_sql(Oid relid, char **cols, char **match)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	Oid			pk = ti_primary_key_index(rel);
 	Relation	idx;
 	StringInfoData c;
 	StringInfoData m;
@@ -378,8 +378,8 @@ cmp_rows(const void *a, const void *b)
 	return c ? c : strcmp(x->key, y->key);
 }
 
-static void
-peer_failed(PGconn *conn, PGresult *res) pg_attribute_noreturn();
+pg_noreturn static void
+peer_failed(PGconn *conn, PGresult *res);
 static void
 peer_failed(PGconn *conn, PGresult *res)
 {
@@ -448,8 +448,8 @@ peer_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
 
 /* A hostile or broken peer: abort, naming nothing it sent. */
 #ifndef TENANT_ISO_MUTANT_TRUST_PEER
-static void
-peer_lied(const char *what) pg_attribute_noreturn();
+pg_noreturn static void
+peer_lied(const char *what);
 #define TI_PEER_LIED ERROR
 #else
 /* the mutation build believes the peer: test/pgtap/attack_peer.sql must fail */

@@ -60,9 +60,6 @@ ti_planner_init(void)
  * security quals on the target (see get_row_security_policies).  Done for
  * every MERGE on a protected table, not only in a tenant context, because
  * a parsed query may be planned later in another context.
- *
- * PG16+: requiredPerms moved to RTEPermissionInfo; there, set
- * getRTEPermissionInfo(query->rteperminfos, rte)->requiredPerms instead.
  */
 void
 ti_planner_post_parse(ParseState *pstate, Query *query)
@@ -75,7 +72,7 @@ ti_planner_post_parse(ParseState *pstate, Query *query)
 		return;
 	rte = rt_fetch(query->resultRelation, query->rtable);
 	if (rte->rtekind == RTE_RELATION && ti_tree_is_protected(rte->relid))
-		rte->requiredPerms |= ACL_SELECT;
+		ti_add_required_perms(query, rte, ACL_SELECT);
 }
 
 static bool

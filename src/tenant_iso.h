@@ -9,6 +9,8 @@
 #include "nodes/parsenodes.h"
 #include "utils/rel.h"
 
+#include "compat.h"
+
 /* Name of the hidden setting that carries a switcher's context. */
 #define TI_CONTEXT_GUC "tenant_iso.tenant"
 
