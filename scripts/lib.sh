@@ -7,7 +7,8 @@
 # every directory they write is chowned to that user (ti_chown_pg).
 # Running as a normal user: everything runs as that user.
 
-# TI_PGBIN points at another (e.g. a private, relocated) PostgreSQL 15 bin dir.
+# TI_PGBIN points at another bin directory: a private, relocated copy of
+# PostgreSQL 15, or a 17/18 server built by scripts/build-pg.
 PGBIN=${TI_PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PGBIN/pg_config
 TI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -68,8 +69,15 @@ ti_ensure_packages() {
 	ti_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 }
 
-# ti_build_install: build the extension and install it into PostgreSQL 15.
+# ti_build_install: build the extension and install it into the server of
+# PG_CONFIG (PostgreSQL 15 unless TI_PGBIN says otherwise).
 ti_build_install() {
+	local stamp=$TI_ROOT/.build-pg-config
+	# Objects built for another server major must not be linked into this one.
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$PG_CONFIG" ]; then
+		make -C "$TI_ROOT" clean PG_CONFIG="$PG_CONFIG" >/dev/null
+		echo "$PG_CONFIG" >"$stamp"
+	fi
 	echo "== building tenant_iso"
 	make -C "$TI_ROOT" -j"$(nproc 2>/dev/null || echo 2)" PG_CONFIG="$PG_CONFIG"
 	echo "== installing tenant_iso"

@@ -14,6 +14,9 @@
  *		(tenant_iso does not use that hook).
  *	16	AT_AddConstraintRecurse is gone (recursion is a flag of the command).
  *	16	stringToQualifiedNameList takes an escontext argument.
+ *	16	GUC values and check-hook "extra" data live in a memory context
+ *		and are released with guc_free (pfree), no longer free(): a
+ *		malloc()ed extra crashes RESET on 16 and later.
  *	18	ExecutorRun and its hook lost the execute_once argument.
  *	18	RelationGetPrimaryKeyIndex takes deferrable_ok.
  *	18	pg_attribute_noreturn() is gone; pg_noreturn goes before the
@@ -35,6 +38,7 @@
 #include "parser/parsetree.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/guc.h"
 #include "utils/regproc.h"
 #if PG_VERSION_NUM >= 160000
 #include "parser/parse_relation.h"
@@ -79,6 +83,17 @@ ti_qualified_name_list(const char *string)
 	return stringToQualifiedNameList(string, NULL);
 #else
 	return stringToQualifiedNameList(string);
+#endif
+}
+
+/* 16: memory for a GUC check hook's *extra, released by the GUC machinery */
+static inline void *
+ti_guc_malloc(size_t size)
+{
+#if PG_VERSION_NUM >= 160000
+	return guc_malloc(LOG, size);
+#else
+	return malloc(size);
 #endif
 }
 

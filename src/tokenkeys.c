@@ -43,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "token.h"
 #include "tokenkeys.h"
 
@@ -116,8 +117,8 @@ check_max_ttl(char **newval, void **extra, GucSource source)
 		GUC_check_errdetail("The maximum token lifetime must be between 1 second and 3660 days.");
 		return false;
 	}
-	/* extra is released with free() by the GUC machinery */
-	result = (int64 *) malloc(sizeof(int64));
+	/* extra is released by the GUC machinery */
+	result = (int64 *) ti_guc_malloc(sizeof(int64));
 	if (result == NULL)
 		return false;
 	*result = usecs;

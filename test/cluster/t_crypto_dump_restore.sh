@@ -14,6 +14,8 @@
 # each member role decrypts its own rows to the original plaintexts, blind
 # index look-ups still match, the other tenant's ciphertext is still refused
 # (39000), and new encryptions continue with the active key version.
+#
+# nodes: 1
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 

@@ -11,6 +11,8 @@
 # (pg_extension_config_dump) came back, the same tables are protected with
 # row security enabled and forced, member roles see only their tenant's
 # rows, and a switcher without a context is refused (42501).
+#
+# nodes: 1
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 

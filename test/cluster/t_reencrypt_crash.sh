@@ -9,6 +9,8 @@
 # (md5 stored in column h, and recomputed from the id), the committed batches
 # are kept, some rows are at the new version and some still at the old one;
 # rerunning reencrypt rewrites exactly the rest, and a third run returns 0.
+#
+# nodes: 1
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 

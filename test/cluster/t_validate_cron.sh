@@ -14,6 +14,9 @@
 #    verify_runs rows must land, and cron.job_run_details must say succeeded.
 #  - Crypto posture: with a master key command that fails, validate()
 #    reports it (high); with the key back, it does not.
+#
+# nodes: 1
+# needs: pg_cron
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 

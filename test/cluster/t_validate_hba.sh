@@ -11,6 +11,8 @@
 #    rules are fine; a rule for another database does not count;
 #  - "+group": a switcher in the group is reported, a member role is not;
 #  - a login role that can SET ROLE to a switcher is reported too.
+#
+# nodes: 1
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 

@@ -368,10 +368,10 @@ ANALYZE t_big8;
 GRANT SELECT ON t_big, t_big8 TO pr_m42;
 SET ROLE pr_m42;
 SELECT matches(h.plan('SELECT * FROM t_big WHERE id = 1'),
-	'Index Cond: \(\(tenant_id = \$0\) AND \(id = 1\)\)',
+	'Index Cond: \(\(tenant_id = (\$0|\(InitPlan 1\)\.col1)\) AND \(id = 1\)\)',
 	'index: for a member, the text tenant qual and id = 1 form one Index Cond on PRIMARY KEY (tenant_id, id)');
 SELECT matches(h.plan('SELECT * FROM t_big8 WHERE id = 1'),
-	'Index Cond: \(\(tenant_id = \$0\) AND \(id = 1\)\)',
+	'Index Cond: \(\(tenant_id = (\$0|\(InitPlan 1\)\.col1)\) AND \(id = 1\)\)',
 	'index: for a member, the bigint tenant qual and id = 1 form one Index Cond on PRIMARY KEY (tenant_id, id)');
 SELECT is(h.rows('SELECT tenant_id, id, v FROM t_big WHERE id = 1') || ' ' || h.rows('SELECT tenant_id, id, v FROM t_big8 WHERE id = 1'),
 	'(42,1,1) (42,1,1)',
