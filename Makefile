@@ -39,7 +39,8 @@ UPGRADES = $(foreach d,$(UPGRADE_DIRS),$(EXTENSION)--$(notdir $(d)).sql)
 DATA_built = $(UPGRADES)
 DATA = $(filter-out $(UPGRADES),$(wildcard $(EXTENSION)--*.sql))
 
-PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
+PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir) \
+	-DTI_EXTENSION_VERSION=\"$(EXTVERSION)\"
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lcrypto -lpq
 

@@ -220,7 +220,9 @@ fast_copy(CopyStmt *stmt, const char *queryString, Relation rel, const char *col
 	}
 	eq = ti_tenant_qual_const(rel, column);
 	checkfn = LookupFuncName(list_make2(makeString("tenant_iso"), makeString("_copy_check")),
-							 2, argtypes, false);
+							 2, argtypes, true);
+	if (!OidIsValid(checkfn))
+		ti_catalog_too_old("COPY into a protected table");
 	check = makeFuncExpr(checkfn, BOOLOID,
 						 list_make2(eq, makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 												  CStringGetTextDatum(RelationGetRelationName(rel)),

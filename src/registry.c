@@ -37,6 +37,9 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/indexing.h"
+#include "utils/fmgroids.h"
 
 #include "tenant_iso.h"
 
@@ -121,6 +124,41 @@ uint64
 ti_registry_generation(void)
 {
 	return generation;
+}
+
+/*
+ * One library serves the 0.1.0 and 0.2.0 SQL objects until ALTER EXTENSION
+ * UPDATE runs; what needs the newer objects says so with this error.
+ */
+void
+ti_catalog_too_old(const char *what)
+{
+	HeapTuple	tup = NULL;
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	char	   *installed = NULL;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("tenant_iso"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			installed = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s needs the tenant_iso %s SQL objects, but version %s is installed in this database",
+					what, TI_EXTENSION_VERSION, installed ? installed : "?"),
+			 errhint("Run ALTER EXTENSION tenant_iso UPDATE.")));
 }
 
 /*

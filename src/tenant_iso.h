@@ -38,6 +38,12 @@ typedef enum TiTenantStatus
 } TiTenantStatus;
 
 extern bool ti_extension_present(void);
+
+/*
+ * registry.c: the library is newer than the extension's SQL objects (0.1.0
+ * installed, ALTER EXTENSION UPDATE not run yet) and "what" needs them.
+ */
+pg_noreturn extern void ti_catalog_too_old(const char *what);
 extern const char *ti_member_tenant(Oid roleid);
 extern TiTenantStatus ti_tenant_status(const char *tenant_id);
 extern bool ti_is_switcher(Oid roleid);
