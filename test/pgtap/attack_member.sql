@@ -375,7 +375,8 @@ RESET plan_cache_mode;
 RESET ROLE;
 DO $$ BEGIN PERFORM set_config('h.leader_pid', pg_backend_pid()::text, false); END $$;
 SET ROLE am_acme;
-SET force_parallel_mode = on;
+\ir include/parallel_guc.sql
+SET :"parallel_guc" = on;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
@@ -384,7 +385,7 @@ SET parallel_leader_participation = off;
 SELECT is(h.par('SELECT tenant_id, count(*), bool_and(h.in_worker()) FROM orders GROUP BY tenant_id'),
 	'(acme,3,t)',
 	'class4: a scan run by parallel workers returns only acme rows (and really ran in a worker)');
-RESET force_parallel_mode;
+RESET :"parallel_guc";
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

@@ -442,7 +442,8 @@ SELECT is(h.run('CREATE TEMP TABLE as_pg AS EXECUTE as_p(0)')
 DO $$ BEGIN PERFORM h.set('acme'); END $$;
 RESET plan_cache_mode;
 
-SET force_parallel_mode = on;
+\ir include/parallel_guc.sql
+SET :"parallel_guc" = on;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
@@ -456,7 +457,7 @@ SELECT is(h.par('SELECT tenant_id, count(*), bool_and(h.in_worker()) FROM orders
 	'(globex,4,t)',
 	'switcher/class4: after set_tenant(''globex'') parallel workers get the new context: only globex rows');
 DO $$ BEGIN PERFORM h.set('acme'); END $$;
-RESET force_parallel_mode;
+RESET :"parallel_guc";
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

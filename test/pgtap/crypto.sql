@@ -687,13 +687,14 @@ END
 $$;
 SET ROLE crypt_a;
 INSERT INTO crypt_par SELECT i, tenant_iso.encrypt('p' || i, 'par') FROM generate_series(1, 50) i;
-SET force_parallel_mode = on;
+\ir include/parallel_guc.sql
+SET :"parallel_guc" = on;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SELECT crypt_plan($$SELECT string_agg(tenant_iso.decrypt_text(v, 'par'), ',' ORDER BY id) FROM crypt_par$$) AS par_plan \gset
 SELECT string_agg(tenant_iso.decrypt_text(v, 'par'), ',' ORDER BY id) AS par_result FROM crypt_par \gset
-RESET force_parallel_mode;
+RESET :"parallel_guc";
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

@@ -67,7 +67,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-SET force_parallel_mode = on;
+\ir include/parallel_guc.sql
+SET :"parallel_guc" = on;
 SET parallel_leader_participation = off;
 
 -- The queries under test.  They run as top-level statements and their
