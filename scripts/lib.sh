@@ -14,6 +14,7 @@ PG_CONFIG=$PGBIN/pg_config
 TI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TI_PACKAGES="postgresql-15 postgresql-server-dev-15 libssl-dev libpq-dev
 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
+postgresql-15-pgaudit
 clang libclang-rt-14-dev make gcc"
 
 ti_die() { echo "error: $*" >&2; exit 1; }

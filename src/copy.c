@@ -21,6 +21,14 @@
  * The general path loads into a private temporary table first, then moves
  * the rows with INSERT ... SELECT, which applies every policy's WITH CHECK
  * after BEFORE ROW triggers, as any INSERT does.
+ *
+ * Libraries whose utility hook lies below ours (listed before tenant_iso in
+ * shared_preload_libraries: pg_stat_statements, pgaudit) must see the
+ * tenant's COPY, and the fast path cannot pass through them: PostgreSQL's
+ * DoCopy() refuses COPY FROM under row security.  So when such a hook is
+ * present the general path is taken, and its COPY into the staging table
+ * goes down the chain with the original statement's query id and text.
+ * Libraries listed after tenant_iso wrap our hook and see every COPY.
  */
 #include "postgres.h"
 
@@ -68,7 +76,8 @@
 
 #include "isolation.h"
 
-static uint32 copy_counter = 0;
+/* nesting depth of staged COPYs: a trigger may COPY during a COPY */
+static int	copy_depth = 0;
 
 static void
 spi_exec(const char *sql, int expected)
@@ -238,12 +247,17 @@ fast_copy(CopyStmt *stmt, const char *queryString, Relation rel, const char *col
 	return processed;
 }
 
-bool
-ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryString,
-					QueryCompletion *qc)
+/*
+ * The general path: COPY into a private staging table, sent down the rest
+ * of the utility chain as a statement of its own (with the original query
+ * id and text, so pg_stat_statements and pgaudit record the tenant's COPY),
+ * then INSERT ... SELECT into the protected table.  The staging table is
+ * named after the nesting depth, not the backend, so that the statements
+ * that other libraries see are the same for every COPY of one table.
+ */
+static uint64
+staged_copy(const TiUtilityCall *call, CopyStmt *stmt, Relation rel)
 {
-	Oid			relid;
-	Relation	rel;
 	List	   *columns = NIL;
 	ListCell   *lc;
 	StringInfoData cols;
@@ -251,26 +265,11 @@ ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryStri
 	char		tmpname[NAMEDATALEN];
 	char	   *target;
 	CopyStmt   *inner;
-	ParseState *pstate;
+	PlannedStmt *ps;
+	QueryCompletion innerqc;
+	TiUtilityCall next = *call;
 	uint64		processed;
-	const char *column;
 
-	if (!stmt->is_from || stmt->relation == NULL)
-		return false;
-	relid = ti_rangevar_oid(stmt->relation);
-	if (!ti_is_protected(relid) || check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
-		return false;
-
-	rel = table_open(relid, RowExclusiveLock);
-	column = ti_protected_column(relid);
-	if (fast_copy_possible(relid, column))
-	{
-		processed = fast_copy(stmt, queryString, rel, column);
-		table_close(rel, NoLock);
-		if (qc)
-			SetQueryCompletion(qc, CMDTAG_COPY, processed);
-		return true;
-	}
 	target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 										RelationGetRelationName(rel));
 	if (stmt->attlist != NIL)
@@ -291,16 +290,15 @@ ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryStri
 				columns = lappend(columns, pstrdup(NameStr(a->attname)));
 		}
 	}
-	table_close(rel, NoLock);
 
 	initStringInfo(&cols);
 	foreach(lc, columns)
 		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "",
 						 quote_identifier((char *) lfirst(lc)));
-	snprintf(tmpname, sizeof(tmpname), "tenant_iso_copy_%d_%u", MyProcPid, ++copy_counter);
+	snprintf(tmpname, sizeof(tmpname), "tenant_iso_copy_%d", copy_depth);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TEMP TABLE %s AS SELECT %s FROM %s WITH NO DATA",
+	appendStringInfo(&sql, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
 					 quote_identifier(tmpname), cols.data, target);
 	SPI_connect();
 	spi_exec(sql.data, SPI_OK_UTILITY);
@@ -311,10 +309,18 @@ ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryStri
 	inner->attlist = NIL;
 	foreach(lc, columns)
 		inner->attlist = lappend(inner->attlist, makeString(lfirst(lc)));
-	pstate = make_parsestate(NULL);
-	pstate->p_sourcetext = queryString;
-	DoCopy(pstate, inner, pstmt->stmt_location, pstmt->stmt_len, &processed);
-	free_parsestate(pstate);
+	ps = makeNode(PlannedStmt);
+	ps->commandType = CMD_UTILITY;
+	ps->canSetTag = call->pstmt->canSetTag;
+	ps->utilityStmt = (Node *) inner;
+	ps->queryId = call->pstmt->queryId;
+	ps->stmt_location = call->pstmt->stmt_location;
+	ps->stmt_len = call->pstmt->stmt_len;
+	InitializeQueryCompletion(&innerqc);
+	next.pstmt = ps;
+	next.readOnlyTree = false;
+	next.qc = &innerqc;
+	ti_utility_next(&next);
 
 	SPI_connect();
 	resetStringInfo(&sql);
@@ -326,8 +332,48 @@ ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt, const char *queryStri
 	appendStringInfo(&sql, "DROP TABLE pg_temp.%s", quote_identifier(tmpname));
 	spi_exec(sql.data, SPI_OK_UTILITY);
 	SPI_finish();
+	return processed;
+}
 
-	if (qc)
-		SetQueryCompletion(qc, CMDTAG_COPY, processed);
+/*
+ * COPY FROM into a protected table by a session subject to its policies:
+ * run it here and return true, or return false to let PostgreSQL run it.
+ * The fast path runs in this hook; it is taken only when no utility hook
+ * lies below ours, since those would not see it.
+ */
+bool
+ti_copy_from_protected(const TiUtilityCall *call, CopyStmt *stmt)
+{
+	Oid			relid;
+	Relation	rel;
+	uint64		processed;
+	const char *column;
+
+	if (!stmt->is_from || stmt->relation == NULL)
+		return false;
+	relid = ti_rangevar_oid(stmt->relation);
+	if (!ti_is_protected(relid) || check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+
+	rel = table_open(relid, RowExclusiveLock);
+	column = ti_protected_column(relid);
+	if (!ti_utility_chained() && fast_copy_possible(relid, column))
+		processed = fast_copy(stmt, call->queryString, rel, column);
+	else
+	{
+		copy_depth++;
+		PG_TRY();
+		{
+			processed = staged_copy(call, stmt, rel);
+		}
+		PG_FINALLY();
+		{
+			copy_depth--;
+		}
+		PG_END_TRY();
+	}
+	table_close(rel, NoLock);
+	if (call->qc)
+		SetQueryCompletion(call->qc, CMDTAG_COPY, processed);
 	return true;
 }

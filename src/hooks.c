@@ -173,6 +173,29 @@ ti_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
  * The utility hook
  * --------------------------------------------------------------------- */
 
+/*
+ * The rest of the utility chain: the hooks installed before ours (a library
+ * listed earlier in shared_preload_libraries, such as pg_stat_statements or
+ * pgaudit), then standard_ProcessUtility.  copy.c sends the COPY that reads
+ * a tenant's rows down this chain, so those libraries see it.
+ */
+void
+ti_utility_next(const TiUtilityCall *c)
+{
+	if (prev_utility_hook)
+		prev_utility_hook(c->pstmt, c->queryString, c->readOnlyTree, c->context,
+						  c->params, c->queryEnv, c->dest, c->qc);
+	else
+		standard_ProcessUtility(c->pstmt, c->queryString, c->readOnlyTree,
+								c->context, c->params, c->queryEnv, c->dest, c->qc);
+}
+
+bool
+ti_utility_chained(void)
+{
+	return prev_utility_hook != NULL;
+}
+
 static void
 ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  bool readOnlyTree, ProcessUtilityContext context,
@@ -194,9 +217,14 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			 IsA(parsetree, AlterDatabaseSetStmt)))
 			ti_guard_whole_table(parsetree);
 		ti_cursors_before_utility(parsetree);
-		if (IsA(parsetree, CopyStmt) && ti_any_protected() &&
-			ti_copy_from_protected(pstmt, (CopyStmt *) parsetree, queryString, qc))
-			return;
+		if (IsA(parsetree, CopyStmt) && ti_any_protected())
+		{
+			TiUtilityCall call = {pstmt, queryString, readOnlyTree, context,
+			params, queryEnv, dest, qc};
+
+			if (ti_copy_from_protected(&call, (CopyStmt *) parsetree))
+				return;
+		}
 	}
 
 	if (prev_utility_hook)

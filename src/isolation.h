@@ -19,6 +19,7 @@
 #include "nodes/plannodes.h"
 #include "parser/parse_node.h"
 #include "tcop/cmdtag.h"
+#include "tcop/utility.h"
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
 
@@ -45,9 +46,28 @@ extern bool ti_tree_is_protected(Oid relid);
 pg_noreturn extern void ti_refuse(const char *what, Oid relid);
 extern void ti_guard_whole_table(Node *parsetree);
 
+/*
+ * The arguments of a ProcessUtility_hook call, so that copy.c can pass a
+ * statement of its own down the rest of the hook chain.
+ */
+typedef struct TiUtilityCall
+{
+	PlannedStmt *pstmt;
+	const char *queryString;
+	bool		readOnlyTree;
+	ProcessUtilityContext context;
+	ParamListInfo params;
+	QueryEnvironment *queryEnv;
+	DestReceiver *dest;
+	QueryCompletion *qc;
+} TiUtilityCall;
+
+/* hooks.c: the utility hooks below ours, or standard_ProcessUtility */
+extern void ti_utility_next(const TiUtilityCall *call);
+extern bool ti_utility_chained(void);
+
 /* copy.c: true if it ran the COPY itself */
-extern bool ti_copy_from_protected(PlannedStmt *pstmt, CopyStmt *stmt,
-								   const char *queryString, QueryCompletion *qc);
+extern bool ti_copy_from_protected(const TiUtilityCall *call, CopyStmt *stmt);
 
 /* cursors.c */
 extern void ti_cursors_init(void);
