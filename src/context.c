@@ -42,15 +42,14 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "guc.h"
 #include "isolation.h"
 #include "kdf.h"
 #include "tenant_iso.h"
 #include "token.h"
 #include "tokenkeys.h"
 
-static char *context_guc = NULL;
 static bool allow_context_change = false;
-static bool log_context_changes = false;
 static uint64 context_gen = 1;
 
 /* cache of the effective tenant */
@@ -98,8 +97,8 @@ log_refusal(const char *reason)
 static bool names_context_guc(const char *name);
 static void refuse_setting_stmt(const char *what);
 
-static bool
-check_context(char **newval, void **extra, GucSource source)
+bool
+ti_check_context(char **newval, void **extra, GucSource source)
 {
 	if (allow_context_change || source == PGC_S_DEFAULT ||
 		IsParallelWorker() || InitializingParallelWorker)
@@ -112,8 +111,8 @@ check_context(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-static void
-assign_context(const char *newval, void *extra)
+void
+ti_assign_context(const char *newval, void *extra)
 {
 	context_gen++;
 }
@@ -121,24 +120,6 @@ assign_context(const char *newval, void *extra)
 void
 ti_context_init(void)
 {
-	DefineCustomStringVariable(TI_CONTEXT_GUC,
-							   "Tenant context entered by a switcher or a token (read-only; use set_tenant).",
-							   NULL,
-							   &context_guc,
-							   "",
-							   PGC_USERSET,
-							   GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
-							   check_context, assign_context, NULL);
-
-	DefineCustomBoolVariable("tenant_iso.log_context_changes",
-							 "Log every successful change of tenant context.",
-							 NULL,
-							 &log_context_changes,
-							 false,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-
 	ti_tokens_init();
 }
 
@@ -193,7 +174,7 @@ compute_effective(void)
 	else if (mc)
 	{
 		/* only the current user is a member: its tenant, unless a switched context disagrees */
-		if (context_guc && context_guc[0] != '\0' && strcmp(context_guc, mc) != 0)
+		if (ti_context_guc && ti_context_guc[0] != '\0' && strcmp(ti_context_guc, mc) != 0)
 			eff.conflict = true;
 		else
 		{
@@ -202,9 +183,9 @@ compute_effective(void)
 			eff.from_member = true;
 		}
 	}
-	else if (context_guc && context_guc[0] != '\0')
+	else if (ti_context_guc && ti_context_guc[0] != '\0')
 	{
-		strlcpy(eff.tenant, context_guc, NAMEDATALEN);
+		strlcpy(eff.tenant, ti_context_guc, NAMEDATALEN);
 		eff.has_tenant = true;
 	}
 	if (eff.has_tenant)
@@ -261,7 +242,7 @@ ti_context_xact_end(void)
 static void
 apply_context(const char *value, bool local)
 {
-	bool		changed = strcmp(context_guc ? context_guc : "", value) != 0;
+	bool		changed = strcmp(ti_context_guc ? ti_context_guc : "", value) != 0;
 
 	if (!local && IsTransactionBlock())
 		session_context_changed = true;
@@ -282,7 +263,7 @@ apply_context(const char *value, bool local)
 	if (changed)
 		ti_residue_context_switched();
 
-	if (log_context_changes)
+	if (ti_log_context_changes)
 		ereport(LOG,
 				(errmsg("tenant_iso: role \"%s\" %s tenant context%s%s",
 						role_name_for_log(),
@@ -295,7 +276,7 @@ apply_context(const char *value, bool local)
 void
 ti_clear_switcher_context(void)
 {
-	if (context_guc && context_guc[0] != '\0')
+	if (ti_context_guc && ti_context_guc[0] != '\0')
 		apply_context("", false);
 }
 

@@ -76,7 +76,6 @@ extern bool ti_foreign_needs_fmgr(Oid fn_oid);
 extern void ti_foreign_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg);
 
 /* planner.c: the planner is not an oracle (MERGE, statistics) */
-extern void ti_planner_init(void);
 extern void ti_planner_post_parse(ParseState *pstate, Query *query);
 extern bool ti_planner_relation_stats(PlannerInfo *root, RangeTblEntry *rte,
 									  AttrNumber attnum, VariableStatData *vardata);
