@@ -43,18 +43,12 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "compat.h"
 #include "guc.h"
 #include "token.h"
 #include "tokenkeys.h"
 
-/* column positions of tenant_iso.token_keys (sql/upgrade/.../70_tokens.sql) */
-#define Anum_token_keys_kid 1
-#define Anum_token_keys_retired_at 3
-#define Anum_token_keys_accept_until 4
-/* ... and of tenant_iso.token_revocations */
-#define Anum_token_revocations_tenant_id 1
-#define Anum_token_revocations_revoked_before 2
 
 /* the longest a token may live, whatever token_max_ttl says (0.1.0's cap) */
 #define TTL_CEILING ((int64) 3660 * USECS_PER_DAY)
@@ -206,16 +200,6 @@ ti_token_audience(void)
 	return default_aud;
 }
 
-static Oid
-lookup_table(const char *name)
-{
-	Oid			nsp = get_namespace_oid("tenant_iso", true);
-
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return get_relname_relid(name, nsp);
-}
-
 static MemoryContext
 fresh_cxt(MemoryContext *cxt, const char *ident)
 {
@@ -241,7 +225,7 @@ load_keys(void)
 
 	if (keys_valid)
 		return true;
-	keys_oid = lookup_table("token_keys");
+	keys_oid = ti_ext_relid("token_keys");
 	if (!OidIsValid(keys_oid))
 		return false;
 	fresh_cxt(&keys_cxt, "token_keys");
@@ -328,7 +312,7 @@ load_revocations(void)
 
 	if (revs_valid)
 		return true;
-	revs_oid = lookup_table("token_revocations");
+	revs_oid = ti_ext_relid("token_revocations");
 	if (!OidIsValid(revs_oid))
 		return false;
 	ctl.keysize = NAMEDATALEN;
