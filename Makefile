@@ -44,7 +44,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir) \
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lcrypto -lpq
 
-REGRESS = surface catalog_columns
+REGRESS = surface catalog_columns tenant_id_syntax
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

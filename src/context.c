@@ -289,7 +289,7 @@ check_tenant_id_arg(const char *id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid tenant id"),
-				 errdetail("A tenant id is 1 to 63 characters from A-Z, a-z, 0-9, \"_\", \".\", \":\" and \"-\".")));
+				 errdetail(TI_TENANT_ID_DETAIL)));
 	}
 }
 
