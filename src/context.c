@@ -23,6 +23,12 @@
  * setting, the session or outer user, or any configuration table changes;
  * current_tenant() and _enforced_tenant() are therefore cheap enough to be
  * evaluated per row.
+ *
+ * The setting itself is defined in guc.c (check and assign hooks here).
+ * Subsystems that react to a context change (cursors.c fails portals opened
+ * under another context, residue.c may discard temporary objects) register
+ * a callback with ti_context_register_callback(); context.c includes none
+ * of their headers.
  */
 #include "postgres.h"
 
@@ -43,7 +49,6 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
-#include "isolation.h"
 #include "kdf.h"
 #include "tenant_iso.h"
 #include "token.h"
@@ -239,6 +244,19 @@ ti_context_xact_end(void)
 	session_context_changed = false;
 }
 
+/* set by ti_context_register_callback() in _PG_init; never changed after */
+#define MAX_CONTEXT_CALLBACKS 4
+static TiContextCallback context_callbacks[MAX_CONTEXT_CALLBACKS];
+static int	n_context_callbacks = 0;
+
+void
+ti_context_register_callback(TiContextCallback fn)
+{
+	if (n_context_callbacks >= MAX_CONTEXT_CALLBACKS)
+		elog(ERROR, "too many tenant context callbacks");
+	context_callbacks[n_context_callbacks++] = fn;
+}
+
 static void
 apply_context(const char *value, bool local)
 {
@@ -259,9 +277,8 @@ apply_context(const char *value, bool local)
 		allow_context_change = false;
 	}
 	PG_END_TRY();
-	ti_fail_foreign_portals();
-	if (changed)
-		ti_residue_context_switched();
+	for (int i = 0; i < n_context_callbacks; i++)
+		context_callbacks[i] (changed);
 
 	if (ti_log_context_changes)
 		ereport(LOG,

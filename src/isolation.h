@@ -65,7 +65,6 @@ extern void ti_residue_init(void);
 extern void ti_residue_post_parse(Query *query);
 extern void ti_residue_check_plan(PlannedStmt *plan);
 extern void ti_residue_check_utility(Node *parsetree);
-extern void ti_residue_context_switched(void);
 extern void ti_residue_object_access(ObjectAccessType access, Oid classId,
 									 Oid objectId, int subId, void *arg);
 

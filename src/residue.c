@@ -465,16 +465,16 @@ ti_residue_check_plan(PlannedStmt *plan)
 }
 
 /*
- * Called by context.c after set_tenant(), set_tenant_token() or
- * reset_tenant() changed the context.
+ * Context callback (registered in ti_residue_init): after set_tenant(),
+ * set_tenant_token() or reset_tenant() changed the context.
  */
-void
-ti_residue_context_switched(void)
+static void
+residue_context_switched(bool changed)
 {
 	Oid			temp_nsp,
 				toast_nsp;
 
-	if (!ti_discard_temp_on_switch)
+	if (!changed || !ti_discard_temp_on_switch)
 		return;
 	GetTempNamespaceState(&temp_nsp, &toast_nsp);
 	if (OidIsValid(temp_nsp))
@@ -515,4 +515,5 @@ void
 ti_residue_init(void)
 {
 	RegisterXactCallback(residue_xact_callback, NULL);
+	ti_context_register_callback(residue_context_switched);
 }
