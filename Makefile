@@ -7,6 +7,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).
 MODULE_big = tenant_iso
 OBJS = \
 	src/tenant_iso.o \
+	src/guc.o \
 	src/elevated.o \
 	src/kdf.o \
 	src/token.o \
@@ -25,7 +26,6 @@ OBJS = \
 	src/envelope.o \
 	src/keys.o \
 	src/reencrypt.o \
-	src/validate.o \
 	src/lthash.o \
 	src/digest.o \
 	src/peer.o
@@ -44,7 +44,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir) \
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lcrypto -lpq
 
-REGRESS = surface
+REGRESS = surface catalog_columns tenant_id_syntax
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

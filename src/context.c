@@ -23,6 +23,12 @@
  * setting, the session or outer user, or any configuration table changes;
  * current_tenant() and _enforced_tenant() are therefore cheap enough to be
  * evaluated per row.
+ *
+ * The setting itself is defined in guc.c (check and assign hooks here).
+ * Subsystems that react to a context change (cursors.c fails portals opened
+ * under another context, residue.c may discard temporary objects) register
+ * a callback with ti_context_register_callback(); context.c includes none
+ * of their headers.
  */
 #include "postgres.h"
 
@@ -42,15 +48,13 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "isolation.h"
+#include "guc.h"
 #include "kdf.h"
 #include "tenant_iso.h"
 #include "token.h"
 #include "tokenkeys.h"
 
-static char *context_guc = NULL;
 static bool allow_context_change = false;
-static bool log_context_changes = false;
 static uint64 context_gen = 1;
 
 /* cache of the effective tenant */
@@ -98,8 +102,8 @@ log_refusal(const char *reason)
 static bool names_context_guc(const char *name);
 static void refuse_setting_stmt(const char *what);
 
-static bool
-check_context(char **newval, void **extra, GucSource source)
+bool
+ti_check_context(char **newval, void **extra, GucSource source)
 {
 	if (allow_context_change || source == PGC_S_DEFAULT ||
 		IsParallelWorker() || InitializingParallelWorker)
@@ -112,8 +116,8 @@ check_context(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-static void
-assign_context(const char *newval, void *extra)
+void
+ti_assign_context(const char *newval, void *extra)
 {
 	context_gen++;
 }
@@ -121,24 +125,6 @@ assign_context(const char *newval, void *extra)
 void
 ti_context_init(void)
 {
-	DefineCustomStringVariable(TI_CONTEXT_GUC,
-							   "Tenant context entered by a switcher or a token (read-only; use set_tenant).",
-							   NULL,
-							   &context_guc,
-							   "",
-							   PGC_USERSET,
-							   GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
-							   check_context, assign_context, NULL);
-
-	DefineCustomBoolVariable("tenant_iso.log_context_changes",
-							 "Log every successful change of tenant context.",
-							 NULL,
-							 &log_context_changes,
-							 false,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-
 	ti_tokens_init();
 }
 
@@ -193,7 +179,7 @@ compute_effective(void)
 	else if (mc)
 	{
 		/* only the current user is a member: its tenant, unless a switched context disagrees */
-		if (context_guc && context_guc[0] != '\0' && strcmp(context_guc, mc) != 0)
+		if (ti_context_guc && ti_context_guc[0] != '\0' && strcmp(ti_context_guc, mc) != 0)
 			eff.conflict = true;
 		else
 		{
@@ -202,9 +188,9 @@ compute_effective(void)
 			eff.from_member = true;
 		}
 	}
-	else if (context_guc && context_guc[0] != '\0')
+	else if (ti_context_guc && ti_context_guc[0] != '\0')
 	{
-		strlcpy(eff.tenant, context_guc, NAMEDATALEN);
+		strlcpy(eff.tenant, ti_context_guc, NAMEDATALEN);
 		eff.has_tenant = true;
 	}
 	if (eff.has_tenant)
@@ -258,10 +244,23 @@ ti_context_xact_end(void)
 	session_context_changed = false;
 }
 
+/* set by ti_context_register_callback() in _PG_init; never changed after */
+#define MAX_CONTEXT_CALLBACKS 4
+static TiContextCallback context_callbacks[MAX_CONTEXT_CALLBACKS];
+static int	n_context_callbacks = 0;
+
+void
+ti_context_register_callback(TiContextCallback fn)
+{
+	if (n_context_callbacks >= MAX_CONTEXT_CALLBACKS)
+		elog(ERROR, "too many tenant context callbacks");
+	context_callbacks[n_context_callbacks++] = fn;
+}
+
 static void
 apply_context(const char *value, bool local)
 {
-	bool		changed = strcmp(context_guc ? context_guc : "", value) != 0;
+	bool		changed = strcmp(ti_context_guc ? ti_context_guc : "", value) != 0;
 
 	if (!local && IsTransactionBlock())
 		session_context_changed = true;
@@ -278,11 +277,10 @@ apply_context(const char *value, bool local)
 		allow_context_change = false;
 	}
 	PG_END_TRY();
-	ti_fail_foreign_portals();
-	if (changed)
-		ti_residue_context_switched();
+	for (int i = 0; i < n_context_callbacks; i++)
+		context_callbacks[i] (changed);
 
-	if (log_context_changes)
+	if (ti_log_context_changes)
 		ereport(LOG,
 				(errmsg("tenant_iso: role \"%s\" %s tenant context%s%s",
 						role_name_for_log(),
@@ -295,7 +293,7 @@ apply_context(const char *value, bool local)
 void
 ti_clear_switcher_context(void)
 {
-	if (context_guc && context_guc[0] != '\0')
+	if (ti_context_guc && ti_context_guc[0] != '\0')
 		apply_context("", false);
 }
 
@@ -308,7 +306,7 @@ check_tenant_id_arg(const char *id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid tenant id"),
-				 errdetail("A tenant id is 1 to 63 characters from A-Z, a-z, 0-9, \"_\", \".\", \":\" and \"-\".")));
+				 errdetail(TI_TENANT_ID_DETAIL)));
 	}
 }
 

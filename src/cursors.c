@@ -219,8 +219,8 @@ forget_portal(const char *name)
  * without the executor, so mark it failed.  Any later FETCH then fails with
  * 55000 ("portal cannot be run").
  */
-void
-ti_fail_foreign_portals(void)
+static void
+fail_foreign_portals(bool changed)
 {
 	ListCell   *lc;
 
@@ -289,4 +289,5 @@ void
 ti_cursors_init(void)
 {
 	RegisterXactCallback(cursor_xact_callback, NULL);
+	ti_context_register_callback(fail_foreign_portals);
 }

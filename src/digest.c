@@ -101,6 +101,7 @@
 #include "digest.h"
 #include "elevated.h"
 #include "kdf.h"
+#include "catalog.h"
 #include "tenant_iso.h"
 
 /* How a column's value is encoded (the same on every node). */
@@ -949,7 +950,7 @@ tracked_entry_format(Oid root)
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tup, 1, desc, &isnull);
+		Datum		d = heap_getattr(tup, Anum_tracked_rel, desc, &isnull);
 
 		if (isnull || DatumGetObjectId(d) != root)
 			continue;
@@ -1083,8 +1084,7 @@ ti_live_digests(Oid relid, List *tenants, int nbuckets)
 static Oid
 ext_table(const char *name)
 {
-	Oid			nsp = get_namespace_oid("tenant_iso", false);
-	Oid			relid = get_relname_relid(name, nsp);
+	Oid			relid = ti_ext_relid(name);
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "tenant_iso.%s is missing", name);
@@ -1102,8 +1102,8 @@ write_deltas(const char *relname, HTAB *hash)
 	hash_seq_init(&seq, hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[Natts_digests];
+		bool		nulls[Natts_digests] = {false, false, false, false, false};
 		bytea	   *lanes = palloc(VARHDRSZ + TI_LANES_BYTES);
 		HeapTuple	tup;
 		ti_lthash	zero;
@@ -1113,11 +1113,11 @@ write_deltas(const char *relname, HTAB *hash)
 			continue;
 		SET_VARSIZE(lanes, VARHDRSZ + TI_LANES_BYTES);
 		ti_lthash_pack(&e->digest, (uint8 *) VARDATA(lanes));
-		values[0] = CStringGetTextDatum(relname);
-		values[1] = CStringGetTextDatum(e->key.tenant);
-		values[2] = Int32GetDatum(e->key.bucket);
-		values[3] = Int64GetDatum(e->digest.rows);
-		values[4] = PointerGetDatum(lanes);
+		values[Anum_digests_relname - 1] = CStringGetTextDatum(relname);
+		values[Anum_digests_tenant_id - 1] = CStringGetTextDatum(e->key.tenant);
+		values[Anum_digests_bucket - 1] = Int32GetDatum(e->key.bucket);
+		values[Anum_digests_nrows - 1] = Int64GetDatum(e->digest.rows);
+		values[Anum_digests_lanes - 1] = PointerGetDatum(lanes);
 		tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 		simple_heap_insert(rel, tup);
 		heap_freetuple(tup);
@@ -1464,12 +1464,10 @@ ti_digest_after_alter(AlterTableStmt *stmt)
 	Oid			relid;
 	ListCell   *lc;
 	const char *reason = NULL;
-	Oid			nsp;
 
 	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
 		return;
-	nsp = get_namespace_oid("tenant_iso", true);
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("tracked", nsp)))
+	if (!OidIsValid(ti_ext_relid("tracked")))
 		return;
 	if (!catalog_has_formats())
 		return;					/* 0.1.0 catalog: ALTER EXTENSION UPDATE first */
@@ -1617,20 +1615,20 @@ verify_one(Tuplestorestate *ts, TupleDesc tupdesc, Oid relid, const char *relnam
 	{
 		bool		isnull;
 		TupleDesc	dd = RelationGetDescr(drel);
-		char	   *r = TextDatumGetCString(heap_getattr(tup, 1, dd, &isnull));
+		char	   *r = TextDatumGetCString(heap_getattr(tup, Anum_digests_relname, dd, &isnull));
 		char	   *tn;
 		bytea	   *lanes;
 
 		if (strcmp(r, relname) != 0)
 			continue;
-		tn = TextDatumGetCString(heap_getattr(tup, 2, dd, &isnull));
+		tn = TextDatumGetCString(heap_getattr(tup, Anum_digests_tenant_id, dd, &isnull));
 		if (only_tenant && strcmp(tn, only_tenant) != 0)
 			continue;
-		lanes = DatumGetByteaPP(heap_getattr(tup, 5, dd, &isnull));
+		lanes = DatumGetByteaPP(heap_getattr(tup, Anum_digests_lanes, dd, &isnull));
 		if (isnull || VARSIZE_ANY_EXHDR(lanes) != TI_LANES_BYTES)
 			ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("malformed stored digest for %s", relname)));
 		ti_lthash_unpack_add(&tenant_entry(tenants, tn)->stored, (uint8 *) VARDATA_ANY(lanes),
-							 DatumGetInt64(heap_getattr(tup, 4, dd, &isnull)));
+							 DatumGetInt64(heap_getattr(tup, Anum_digests_nrows, dd, &isnull)));
 	}
 	table_endscan(scan);
 	table_close(drel, AccessShareLock);

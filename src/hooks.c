@@ -292,5 +292,4 @@ ti_isolation_init(void)
 	ti_cursors_init();
 	ti_residue_init();
 	ti_foreign_init();
-	ti_planner_init();
 }

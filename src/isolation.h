@@ -85,7 +85,6 @@ extern void ti_residue_init(void);
 extern void ti_residue_post_parse(Query *query);
 extern void ti_residue_check_plan(PlannedStmt *plan);
 extern void ti_residue_check_utility(Node *parsetree);
-extern void ti_residue_context_switched(void);
 extern void ti_residue_object_access(ObjectAccessType access, Oid classId,
 									 Oid objectId, int subId, void *arg);
 
@@ -96,7 +95,6 @@ extern bool ti_foreign_needs_fmgr(Oid fn_oid);
 extern void ti_foreign_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg);
 
 /* planner.c: the planner is not an oracle (MERGE, statistics) */
-extern void ti_planner_init(void);
 extern void ti_planner_post_parse(ParseState *pstate, Query *query);
 extern bool ti_planner_relation_stats(PlannerInfo *root, RangeTblEntry *rte,
 									  AttrNumber attnum, VariableStatData *vardata);

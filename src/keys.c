@@ -72,6 +72,7 @@
 #include "envelope.h"
 #include "kdf.h"
 #include "keys.h"
+#include "catalog.h"
 #include "tenant_iso.h"
 #include "token.h"
 
@@ -191,9 +192,11 @@ check_cache_valid(void)
 static Oid
 data_keys_relid(void)
 {
-	Oid			nsp = get_namespace_oid("tenant_iso", false);
+	Oid			relid = ti_ext_relid("data_keys");
 
-	return get_relname_relid("data_keys", nsp);
+	if (!OidIsValid(relid))
+		elog(ERROR, "tenant_iso.data_keys is missing");
+	return relid;
 }
 
 static void
@@ -345,9 +348,9 @@ find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_key
 		idx = index_open(indexoid, AccessShareLock);
 		coll = idx->rd_indcollation[0];
 		index_close(idx, AccessShareLock);
-		ScanKeyEntryInitialize(&skey[0], 0, 1, BTEqualStrategyNumber, TEXTOID,
+		ScanKeyEntryInitialize(&skey[0], 0, Anum_data_keys_tenant_id, BTEqualStrategyNumber, TEXTOID,
 							   coll, F_TEXTEQ, CStringGetTextDatum(tenant));
-		ScanKeyEntryInitialize(&skey[1], 0, 2, BTEqualStrategyNumber, INT4OID,
+		ScanKeyEntryInitialize(&skey[1], 0, Anum_data_keys_version, BTEqualStrategyNumber, INT4OID,
 							   InvalidOid, F_INT4EQ, Int32GetDatum((int32) version));
 		scan = systable_beginscan(rel, indexoid, true, NULL, want_active ? 1 : 2, skey);
 	}
@@ -357,7 +360,7 @@ find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_key
 		{
 			TupleDesc	desc = RelationGetDescr(rel);
 			bool		isnull;
-			char	   *t = TextDatumGetCString(heap_getattr(tup, 1, desc, &isnull));
+			char	   *t = TextDatumGetCString(heap_getattr(tup, Anum_data_keys_tenant_id, desc, &isnull));
 			uint32		v;
 			char	   *state;
 			bytea	   *wrapped = NULL;
@@ -368,11 +371,11 @@ find_key_ext(const char *tenant, uint32 version, bool want_active, bool *has_key
 				continue;
 			if (has_keys)
 				*has_keys = true;
-			v = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
-			state = TextDatumGetCString(heap_getattr(tup, 3, desc, &isnull));
+			v = DatumGetInt32(heap_getattr(tup, Anum_data_keys_version, desc, &isnull));
+			state = TextDatumGetCString(heap_getattr(tup, Anum_data_keys_state, desc, &isnull));
 			if (want_active ? strcmp(state, "active") != 0 : v != version)
 				continue;
-			w = heap_getattr(tup, 4, desc, &isnull);
+			w = heap_getattr(tup, Anum_data_keys_wrapped, desc, &isnull);
 			if (!isnull)
 				wrapped = DatumGetByteaPP(w);
 			if (wrapped && !have_kek)

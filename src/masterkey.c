@@ -26,6 +26,7 @@
 #include "storage/ipc.h"
 #include "utils/guc.h"
 
+#include "guc.h"
 #include "kdf.h"
 #include "tenant_iso.h"
 
@@ -37,8 +38,6 @@ typedef struct SubkeyEntry
 	uint8		key[TI_KEY_LEN];
 } SubkeyEntry;
 
-static char *master_key_command = NULL;
-static char *previous_master_key_command = NULL;
 static SubkeyEntry subkeys[MAX_CACHED_SUBKEYS];
 static int	n_subkeys = 0;
 
@@ -49,8 +48,8 @@ wipe_subkeys(void)
 	n_subkeys = 0;
 }
 
-static void
-assign_master_key_command(const char *newval, void *extra)
+void
+ti_assign_master_key_command(const char *newval, void *extra)
 {
 	wipe_subkeys();
 }
@@ -64,22 +63,6 @@ wipe_at_exit(int code, Datum arg)
 void
 ti_masterkey_init(void)
 {
-	DefineCustomStringVariable("tenant_iso.master_key_command",
-							   "Command that prints the 64-hex-digit master key.",
-							   "The key is read when it is needed and never stored in the database.",
-							   &master_key_command,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, assign_master_key_command, NULL);
-	DefineCustomStringVariable("tenant_iso.previous_master_key_command",
-							   "Command that prints the previous master key, used only by rewrap_keys().",
-							   NULL,
-							   &previous_master_key_command,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
 	on_proc_exit(wipe_at_exit, (Datum) 0);
 }
 
@@ -204,7 +187,7 @@ ti_derive_key(const char *purpose, uint8 *out)
 {
 	if (cached_subkey(purpose, out))
 		return;
-	derive_from(master_key_command, "tenant_iso.master_key_command", purpose, out);
+	derive_from(ti_master_key_command, "tenant_iso.master_key_command", purpose, out);
 	cache_subkey(purpose, out);
 }
 
@@ -217,7 +200,7 @@ ti_try_derive_key(const char *purpose, uint8 *out)
 {
 	if (cached_subkey(purpose, out))
 		return true;
-	if (try_derive_from(master_key_command, purpose, out) != NULL)
+	if (try_derive_from(ti_master_key_command, purpose, out) != NULL)
 		return false;
 	cache_subkey(purpose, out);
 	return true;
@@ -227,7 +210,7 @@ ti_try_derive_key(const char *purpose, uint8 *out)
 void
 ti_derive_previous_key(const char *purpose, uint8 *out)
 {
-	derive_from(previous_master_key_command, "tenant_iso.previous_master_key_command",
+	derive_from(ti_previous_master_key_command, "tenant_iso.previous_master_key_command",
 				purpose, out);
 }
 
@@ -235,7 +218,7 @@ bool
 ti_master_key_available(void)
 {
 	uint8		master[TI_KEY_LEN];
-	bool		ok = (load_master_key(master_key_command, master) == NULL);
+	bool		ok = (load_master_key(ti_master_key_command, master) == NULL);
 
 	ti_wipe(master, sizeof(master));
 	return ok;

@@ -35,23 +35,10 @@
 #include "utils/selfuncs.h"
 #include "utils/syscache.h"
 
+#include "guc.h"
 #include "isolation.h"
 #include "tenant_iso.h"
 
-static bool ti_hide_statistics = true;
-
-void
-ti_planner_init(void)
-{
-	DefineCustomBoolVariable("tenant_iso.hide_statistics",
-							 "Withholds value-bearing statistics of protected tables from the planner in a tenant context.",
-							 "MCV lists and histograms would let a tenant probe another tenant's values through EXPLAIN row estimates.",
-							 &ti_hide_statistics,
-							 true,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-}
 
 /*
  * MERGE INTO protected ... WHEN MATCHED AND f(t.*): PG 15 evaluates the

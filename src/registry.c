@@ -41,6 +41,7 @@
 #include "catalog/indexing.h"
 #include "utils/fmgroids.h"
 
+#include "catalog.h"
 #include "tenant_iso.h"
 
 typedef struct OidNameEntry
@@ -67,6 +68,16 @@ enum
 
 static const char *const reg_names[REG_COUNT] = {
 	"tenants", "members", "switchers", "protected", "data_keys"
+};
+
+/* per table: the key column and the cached value column (catalog.h) */
+static const AttrNumber key_attnum[REG_COUNT] = {
+	Anum_tenants_tenant_id, Anum_members_member, Anum_switchers_grantee,
+	Anum_protected_rel, Anum_data_keys_tenant_id
+};
+static const AttrNumber value_attnum[REG_COUNT] = {
+	Anum_tenants_status, Anum_members_tenant_id, InvalidAttrNumber,
+	Anum_protected_tenant_column, InvalidAttrNumber
 };
 
 static bool oids_valid = false;
@@ -162,25 +173,39 @@ ti_catalog_too_old(const char *what)
 }
 
 /*
+ * The OID of the extension's table relname, found in the extension's schema
+ * (TI_SCHEMA, fixed: the extension is not relocatable), or InvalidOid when
+ * the extension or that table is absent.  Two syscache probes, so not
+ * cached here: the callers that keep the result (reg_oids below,
+ * tokenkeys.c) drop it in a relcache callback, which also runs when the
+ * extension is dropped and created again with new OIDs.
+ */
+Oid
+ti_ext_relid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid(TI_SCHEMA, true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return get_relname_relid(relname, nsp);
+}
+
+/*
  * Is the extension installed in this database?  Not cached when it is
  * absent: two syscache probes are cheap, and CREATE EXTENSION must be seen.
  */
 bool
 ti_extension_present(void)
 {
-	Oid			nsp;
 	int			i;
 
 	if (oids_valid)
 		return true;
 	if (!IsTransactionState())
 		return false;
-	nsp = get_namespace_oid("tenant_iso", true);
-	if (!OidIsValid(nsp))
-		return false;
 	for (i = 0; i < REG_COUNT; i++)
 	{
-		Oid			relid = get_relname_relid(reg_names[i], nsp);
+		Oid			relid = ti_ext_relid(reg_names[i]);
 
 		if (!OidIsValid(relid))
 			return false;
@@ -261,9 +286,9 @@ ensure_loaded(int which)
 		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull1,
 					isnull2;
-		Datum		d1 = heap_getattr(tup, 1, desc, &isnull1);
+		Datum		d1 = heap_getattr(tup, key_attnum[which], desc, &isnull1);
 		Datum		d2 = (which == REG_SWITCHERS) ? (Datum) 0 :
-			heap_getattr(tup, which == REG_TENANTS ? 3 : 2, desc, &isnull2);
+			heap_getattr(tup, value_attnum[which], desc, &isnull2);
 		bool		found;
 
 		if (isnull1)

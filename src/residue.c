@@ -61,6 +61,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "guc.h"
 #include "isolation.h"
 #include "tenant_iso.h"
 
@@ -81,7 +82,6 @@ static char common_ctx[NAMEDATALEN];	/* ctx of every entry, unless mixed */
 static bool mixed_ctx = false;
 static bool need_prune = false;
 static bool dropped_in_xact = false;
-static bool discard_temp_on_switch = false;
 
 #define PRUNE_THRESHOLD 1024
 
@@ -465,16 +465,16 @@ ti_residue_check_plan(PlannedStmt *plan)
 }
 
 /*
- * Called by context.c after set_tenant(), set_tenant_token() or
- * reset_tenant() changed the context.
+ * Context callback (registered in ti_residue_init): after set_tenant(),
+ * set_tenant_token() or reset_tenant() changed the context.
  */
-void
-ti_residue_context_switched(void)
+static void
+residue_context_switched(bool changed)
 {
 	Oid			temp_nsp,
 				toast_nsp;
 
-	if (!discard_temp_on_switch)
+	if (!changed || !ti_discard_temp_on_switch)
 		return;
 	GetTempNamespaceState(&temp_nsp, &toast_nsp);
 	if (OidIsValid(temp_nsp))
@@ -514,13 +514,6 @@ residue_xact_callback(XactEvent event, void *arg)
 void
 ti_residue_init(void)
 {
-	DefineCustomBoolVariable("tenant_iso.discard_temp_on_switch",
-							 "Drop every temporary object of the session when set_tenant(), set_tenant_token() or reset_tenant() change the tenant context.",
-							 NULL,
-							 &discard_temp_on_switch,
-							 false,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
 	RegisterXactCallback(residue_xact_callback, NULL);
+	ti_context_register_callback(residue_context_switched);
 }

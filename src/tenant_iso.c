@@ -12,6 +12,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "guc.h"
 #include "tenant_iso.h"
 
 PG_MODULE_MAGIC;
@@ -31,12 +32,12 @@ _PG_init(void)
 				 errmsg("tenant_iso must be loaded via shared_preload_libraries"),
 				 errhint("Add tenant_iso to the shared_preload_libraries setting in postgresql.conf and restart the server.")));
 
+	ti_guc_init();
 	ti_masterkey_init();
 	ti_registry_init();
 	ti_context_init();
 	ti_isolation_init();
 	ti_keys_init();
-	ti_validate_init();
 
 	MarkGUCPrefixReserved("tenant_iso");
 }

@@ -20,8 +20,6 @@ extern void ti_registry_init(void);
 extern void ti_context_init(void);
 extern void ti_isolation_init(void);
 extern void ti_keys_init(void);
-extern void ti_validate_init(void);
-extern void ti_integrity_init(void);
 
 /* masterkey.c */
 extern void ti_derive_key(const char *purpose, uint8 *out);
@@ -55,9 +53,6 @@ extern Oid	ti_rel_owner(Oid relid);
 /* policy.c */
 extern bool ti_maintenance_worker;
 
-/* cursors.c */
-extern void ti_fail_foreign_portals(void);
-
 /* context.c */
 extern const char *ti_effective_tenant(void);
 extern const char *ti_enforced_tenant_or_error(void);
@@ -67,5 +62,15 @@ extern bool ti_context_changed_in_xact(void);
 extern void ti_context_xact_end(void);
 extern void ti_context_guard_utility(Node *stmt);
 extern void ti_context_post_parse(Query *query);
+
+/*
+ * context.c: a subsystem that must react to a change of context registers a
+ * callback (from _PG_init), so that context.c needs none of their headers.
+ * The callbacks run in registration order after every set_tenant(),
+ * set_tenant_token() and reset_tenant(), with changed = false when the
+ * context is the same as before.  They may raise an error.
+ */
+typedef void (*TiContextCallback) (bool changed);
+extern void ti_context_register_callback(TiContextCallback fn);
 
 #endif

@@ -24,7 +24,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The tenant-id syntax: 1 to TI_TENANT_ID_MAX bytes from [A-Za-z0-9_.:-],
+ * checked in C by ti_tenant_id_valid() (token.c).  The same rule is
+ * written in SQL, as the regular expression '^[A-Za-z0-9_.:-]{1,63}$', in
+ * tenant_iso._check_tenant_id() (which create_tenant() and the other
+ * registry functions call) and in the CHECK constraint on
+ * tenant_iso.tenants.tenant_id, both in tenant_iso--0.1.0.sql.  The
+ * regression test sql/tenant_id_syntax.sql checks that C and both SQL
+ * forms accept and refuse the same ids; change them together.
+ */
 #define TI_TENANT_ID_MAX 63
+/* errdetail of "invalid tenant id", the same words as _check_tenant_id() */
+#define TI_TENANT_ID_DETAIL \
+	"A tenant id is 1 to 63 characters from A-Z, a-z, 0-9, \"_\", \".\", \":\" and \"-\"."
 #define TI_TOKEN_NONCE_LEN 16
 #define TI_TOKEN_AUD_LEN 16
 #define TI_TOKEN_VERSION 2

@@ -43,23 +43,16 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "compat.h"
+#include "guc.h"
 #include "token.h"
 #include "tokenkeys.h"
 
-/* column positions of tenant_iso.token_keys (sql/upgrade/.../70_tokens.sql) */
-#define Anum_token_keys_kid 1
-#define Anum_token_keys_retired_at 3
-#define Anum_token_keys_accept_until 4
-/* ... and of tenant_iso.token_revocations */
-#define Anum_token_revocations_tenant_id 1
-#define Anum_token_revocations_revoked_before 2
 
 /* the longest a token may live, whatever token_max_ttl says (0.1.0's cap) */
 #define TTL_CEILING ((int64) 3660 * USECS_PER_DAY)
 
-static char *token_audience = NULL;
-static char *token_max_ttl_text = NULL;
 static int64 token_max_ttl_usecs = USECS_PER_DAY;
 
 typedef struct KeyEntry
@@ -86,8 +79,8 @@ static int	n_keys = 0;
 static HTAB *revocations = NULL;
 
 /* tenant_iso.token_max_ttl: an interval, parsed without throwing */
-static bool
-check_max_ttl(char **newval, void **extra, GucSource source)
+bool
+ti_check_max_ttl(char **newval, void **extra, GucSource source)
 {
 	char		workbuf[256];
 	char	   *field[MAXDATEFIELDS];
@@ -126,14 +119,14 @@ check_max_ttl(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-static void
-assign_max_ttl(const char *newval, void *extra)
+void
+ti_assign_max_ttl(const char *newval, void *extra)
 {
 	token_max_ttl_usecs = *(int64 *) extra;
 }
 
-static bool
-check_audience(char **newval, void **extra, GucSource source)
+bool
+ti_check_audience(char **newval, void **extra, GucSource source)
 {
 	/* "name:" is prepended, see ti_token_audience() */
 	if (strlen(*newval) > TI_TOKEN_AUDIENCE_MAX - 5)
@@ -163,22 +156,6 @@ tokens_relcache_cb(Datum arg, Oid relid)
 void
 ti_tokens_init(void)
 {
-	DefineCustomStringVariable("tenant_iso.token_audience",
-							   "Audience that tokens are issued for and accepted in (empty: this cluster and database).",
-							   "Clusters and databases with the same non-empty value accept each other's tokens.",
-							   &token_audience,
-							   "",
-							   PGC_SUSET,
-							   0,
-							   check_audience, NULL, NULL);
-	DefineCustomStringVariable("tenant_iso.token_max_ttl",
-							   "Longest lifetime of a token from issue_token().",
-							   "Tokens older than this are refused even before their expiry.",
-							   &token_max_ttl_text,
-							   "1 day",
-							   PGC_SUSET,
-							   0,
-							   check_max_ttl, assign_max_ttl, NULL);
 	CacheRegisterRelcacheCallback(tokens_relcache_cb, (Datum) 0);
 }
 
@@ -205,10 +182,10 @@ ti_token_audience(void)
 	static char named_aud[TI_TOKEN_AUDIENCE_MAX + 1] = "";
 	char	   *db;
 
-	if (token_audience != NULL && token_audience[0] != '\0')
+	if (ti_token_audience_setting != NULL && ti_token_audience_setting[0] != '\0')
 	{
-		if (strncmp(named_aud, "name:", 5) != 0 || strcmp(named_aud + 5, token_audience) != 0)
-			snprintf(named_aud, sizeof(named_aud), "name:%s", token_audience);
+		if (strncmp(named_aud, "name:", 5) != 0 || strcmp(named_aud + 5, ti_token_audience_setting) != 0)
+			snprintf(named_aud, sizeof(named_aud), "name:%s", ti_token_audience_setting);
 		return named_aud;
 	}
 	if (default_aud[0] == '\0')
@@ -221,16 +198,6 @@ ti_token_audience(void)
 		pfree(db);
 	}
 	return default_aud;
-}
-
-static Oid
-lookup_table(const char *name)
-{
-	Oid			nsp = get_namespace_oid("tenant_iso", true);
-
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return get_relname_relid(name, nsp);
 }
 
 static MemoryContext
@@ -258,7 +225,7 @@ load_keys(void)
 
 	if (keys_valid)
 		return true;
-	keys_oid = lookup_table("token_keys");
+	keys_oid = ti_ext_relid("token_keys");
 	if (!OidIsValid(keys_oid))
 		return false;
 	fresh_cxt(&keys_cxt, "token_keys");
@@ -345,7 +312,7 @@ load_revocations(void)
 
 	if (revs_valid)
 		return true;
-	revs_oid = lookup_table("token_revocations");
+	revs_oid = ti_ext_relid("token_revocations");
 	if (!OidIsValid(revs_oid))
 		return false;
 	ctl.keysize = NAMEDATALEN;

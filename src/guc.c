@@ -1,0 +1,149 @@
+/*
+ * src/guc.c
+ *	  Every setting of tenant_iso, defined in one place.  ti_guc_init() runs
+ *	  first in _PG_init; the check and assign hooks live with the subsystem
+ *	  whose state they guard (context.c, masterkey.c, tokenkeys.c) and are
+ *	  only registered here.
+ *
+ * Anything that touches security is PGC_SUSET or stricter; the master key
+ * commands are PGC_SIGHUP and GUC_SUPERUSER_ONLY.  The prefix is closed by
+ * MarkGUCPrefixReserved("tenant_iso") at the end of _PG_init.
+ *
+ * The validate() settings (tenant_columns, key_max_age, verify_max_age) are
+ * read only by the SECURITY DEFINER SQL functions validate() and drift()
+ * (run as the extension owner, SET search_path = pg_catalog, pg_temp)
+ * through current_setting(); C never reads them.
+ *
+ * Elevated paths: none.  Defining a setting resolves no SQL names.
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "guc.h"
+#include "tenant_iso.h"
+
+/* context.c */
+char	   *ti_context_guc = NULL;
+bool		ti_log_context_changes = false;
+
+/* masterkey.c */
+char	   *ti_master_key_command = NULL;
+char	   *ti_previous_master_key_command = NULL;
+
+/* tokenkeys.c */
+char	   *ti_token_audience_setting = NULL;
+char	   *ti_token_max_ttl_text = NULL;
+
+/* planner.c */
+bool		ti_hide_statistics = true;
+
+/* residue.c */
+bool		ti_discard_temp_on_switch = false;
+
+/* validate() */
+char	   *ti_tenant_columns = NULL;
+char	   *ti_key_max_age = NULL;
+char	   *ti_verify_max_age = NULL;
+
+void
+ti_guc_init(void)
+{
+	/* the master key */
+	DefineCustomStringVariable("tenant_iso.master_key_command",
+							   "Command that prints the 64-hex-digit master key.",
+							   "The key is read when it is needed and never stored in the database.",
+							   &ti_master_key_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, ti_assign_master_key_command, NULL);
+	DefineCustomStringVariable("tenant_iso.previous_master_key_command",
+							   "Command that prints the previous master key, used only by rewrap_keys().",
+							   NULL,
+							   &ti_previous_master_key_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	/* the tenant context */
+	DefineCustomStringVariable(TI_CONTEXT_GUC,
+							   "Tenant context entered by a switcher or a token (read-only; use set_tenant).",
+							   NULL,
+							   &ti_context_guc,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   ti_check_context, ti_assign_context, NULL);
+	DefineCustomBoolVariable("tenant_iso.log_context_changes",
+							 "Log every successful change of tenant context.",
+							 NULL,
+							 &ti_log_context_changes,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/* tokens */
+	DefineCustomStringVariable("tenant_iso.token_audience",
+							   "Audience that tokens are issued for and accepted in (empty: this cluster and database).",
+							   "Clusters and databases with the same non-empty value accept each other's tokens.",
+							   &ti_token_audience_setting,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   ti_check_audience, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.token_max_ttl",
+							   "Longest lifetime of a token from issue_token().",
+							   "Tokens older than this are refused even before their expiry.",
+							   &ti_token_max_ttl_text,
+							   "1 day",
+							   PGC_SUSET,
+							   0,
+							   ti_check_max_ttl, ti_assign_max_ttl, NULL);
+
+	/* isolation: temporary-object residue and planner statistics */
+	DefineCustomBoolVariable("tenant_iso.discard_temp_on_switch",
+							 "Drop every temporary object of the session when set_tenant(), set_tenant_token() or reset_tenant() change the tenant context.",
+							 NULL,
+							 &ti_discard_temp_on_switch,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("tenant_iso.hide_statistics",
+							 "Withholds value-bearing statistics of protected tables from the planner in a tenant context.",
+							 "MCV lists and histograms would let a tenant probe another tenant's values through EXPLAIN row estimates.",
+							 &ti_hide_statistics,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/* validate() and drift() */
+	DefineCustomStringVariable("tenant_iso.tenant_columns",
+							   "Comma-separated column names that mark a table as holding tenant data.",
+							   "validate() reports tables in user schemas with such a column that are not protected.",
+							   &ti_tenant_columns,
+							   "tenant_id",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.key_max_age",
+							   "Age (an interval) after which validate() reports a tenant data key; empty for none.",
+							   NULL,
+							   &ti_key_max_age,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.verify_max_age",
+							   "Age (an interval) after which validate() reports a tracked table that verify() has not checked.",
+							   NULL,
+							   &ti_verify_max_age,
+							   "7 days",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+}
