@@ -27,6 +27,7 @@ OBJS = \
 	src/keys.o \
 	src/reencrypt.o \
 	src/lthash.o \
+	src/canonical.o \
 	src/digest.o \
 	src/peer.o
 

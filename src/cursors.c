@@ -6,7 +6,10 @@
  * The tenant under which each executor run that touches a protected table
  * was started is remembered (executor hooks, and portal names for SQL
  * cursors, including WITH HOLD ones); fetching from it under another
- * context fails with 55000.
+ * context fails with 55000.  After each change of context (a callback
+ * registered with context.c), WITH HOLD cursors opened under another
+ * context are marked failed, because a materialised portal can be read
+ * without the executor.
  *
  * Memory: the cursor list lives in TopMemoryContext and is emptied at the
  * end of every transaction (hold-cursor names survive until CLOSE).

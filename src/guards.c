@@ -4,8 +4,11 @@
  *	  (TRUNCATE, DISABLE ROW LEVEL SECURITY, DDL on protected tables, ...),
  *	  refused while the session is in a tenant context; also LOCK TABLE
  *	  stronger than ROW EXCLUSIVE on a protected table (it would block every
- *	  other tenant) and ALTER ROLE/DATABASE ... SET/RESET (a pool role's
- *	  settings apply to every tenant's sessions).
+ *	  other tenant), ALTER ROLE/DATABASE ... SET/RESET (a pool role's
+ *	  settings apply to every tenant's sessions), foreign keys that
+ *	  reference a protected table, and EXPLAIN ANALYZE (its row counts).
+ *	  tenant_iso._assert_no_tenant_context() lets the SQL functions make the
+ *	  same refusal.
  */
 #include "postgres.h"
 

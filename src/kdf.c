@@ -4,7 +4,8 @@
  *
  * Plain C with no PostgreSQL dependency, so that it can be linked into the
  * fuzz targets and unit tests under test/.  Only the OpenSSL 3 EVP
- * interfaces are used.  Nothing here allocates memory that outlives a call,
+ * interfaces are used, with CRYPTO_memcmp and OPENSSL_cleanse for the
+ * constant-time comparison and the wiping.  Nothing here allocates memory that outlives a call,
  * and every temporary holding key material is wiped before return.
  */
 #include "kdf.h"

@@ -1,7 +1,9 @@
 /*
  * src/keys.c
  *	  Per-tenant data keys and the SQL-facing crypto functions: encrypt,
- *	  decrypt, blind_index, rotate_tenant_key, rewrap_keys, shred_tenant.
+ *	  decrypt, decrypt_text, blind_index, key_version, rotate_tenant_key and
+ *	  rewrap_keys.  shred_tenant() is SQL over data_keys (install script);
+ *	  here a destroyed key only refuses to open (55000).
  *
  * Key hierarchy: master key (outside the database) -> KEK = HKDF(master,
  * "kek") -> per-tenant random 256-bit data keys, stored only wrapped

@@ -1,8 +1,14 @@
 /*
  * src/lthash.c
- *	  Lane arithmetic for the additive row digests (see lthash.h).
+ *	  The hash primitives of the additive row digests (see lthash.h): the
+ *	  format-1 row hash (BLAKE2b-512) and key hash (FNV-1a), the keyed
+ *	  format-2 row PRF (SipHash-2-4-128 expanded by AES-256-CTR), and the
+ *	  lane arithmetic (sums modulo 2^64, packing, fingerprints).  What the
+ *	  hashed bytes are is specified in canonical.c.
  *
- * Plain C; the EVP_MD objects are fetched once per process and reused.
+ * Plain C with no PostgreSQL dependency; the EVP_MD objects are fetched
+ * once per process and reused, and a row PRF's OpenSSL contexts belong to
+ * its caller (ti_rowprf_new / ti_rowprf_free).
  */
 #include "lthash.h"
 

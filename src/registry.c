@@ -1,7 +1,11 @@
 /*
  * src/registry.c
  *	  Backend-local caches of the configuration tables (tenants, members,
- *	  switchers, protected).
+ *	  switchers, protected), the generation counter that tells other caches
+ *	  (data_keys in keys.c, the tenant context) when any of them changed,
+ *	  ti_ext_relid() that finds the extension's tables, and the check that
+ *	  the installed SQL objects are as new as the library
+ *	  (ti_catalog_too_old).
  *
  * Each table is loaded whole, on first use after an invalidation, into a
  * private memory context.  The tables carry a statement-level trigger
@@ -15,8 +19,9 @@
  *
  * Elevated paths: the loads read the configuration tables, which the
  * caller may not read, as any caller, by direct catalog scans: no SQL, no
- * permission check and no name resolution (the tables are found by
- * namespace and relation name in the catalogs, "tenant_iso" fixed).
+ * permission check and no name resolution (ti_ext_relid finds the tables
+ * by namespace and relation name in the catalogs, "tenant_iso" fixed, and
+ * the column positions are those of catalog.h).
  * ti_config_changed, the tables' trigger, only sends an invalidation.
  * Nothing here needs search_path pinned, because nothing here consults it.
  */

@@ -33,7 +33,9 @@
  * PREPARE TRANSACTION is refused (0A000) when the transaction changed the
  * session-level context, like PostgreSQL refuses it for temp objects.
  *
- * Called from hooks.c and context.c; holds no hook variable of its own.
+ * Called from hooks.c, and after a context change through the callback it
+ * registers with context.c (ti_context_register_callback); holds no hook
+ * variable of its own.
  */
 #include "postgres.h"
 

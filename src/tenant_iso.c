@@ -1,7 +1,9 @@
 /*
  * src/tenant_iso.c
- *	  Module entry point.  _PG_init only checks that the library is being
- *	  preloaded and then initialises each subsystem in turn.
+ *	  Module entry point.  _PG_init returns at once under pg_upgrade
+ *	  (IsBinaryUpgrade), checks that the library is being preloaded, defines
+ *	  every setting (guc.c), initialises each subsystem in turn and closes
+ *	  the "tenant_iso" setting prefix.
  *
  * Elevated paths: none.  _PG_init runs in the postmaster, before any
  * session, and resolves no SQL names.

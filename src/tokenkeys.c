@@ -1,7 +1,8 @@
 /*
  * src/tokenkeys.c
  *	  Backend state of signed tenant tokens: the settings
- *	  tenant_iso.token_audience and tenant_iso.token_max_ttl, the key ring
+ *	  tenant_iso.token_audience and tenant_iso.token_max_ttl (defined in
+ *	  guc.c; their check and assign hooks are here), the key ring
  *	  (tenant_iso.token_keys) and the revocations
  *	  (tenant_iso.token_revocations).
  *
