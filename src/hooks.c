@@ -203,6 +203,8 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	TiUtilityCall call = {pstmt, queryString, readOnlyTree, context,
+	params, queryEnv, dest, qc};
 	bool		present;
 
 	ti_context_guard_utility(parsetree);
@@ -217,22 +219,12 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			 IsA(parsetree, AlterDatabaseSetStmt)))
 			ti_guard_whole_table(parsetree);
 		ti_cursors_before_utility(parsetree);
-		if (IsA(parsetree, CopyStmt) && ti_any_protected())
-		{
-			TiUtilityCall call = {pstmt, queryString, readOnlyTree, context,
-			params, queryEnv, dest, qc};
-
-			if (ti_copy_from_protected(&call, (CopyStmt *) parsetree))
-				return;
-		}
+		if (IsA(parsetree, CopyStmt) && ti_any_protected() &&
+			ti_copy_from_protected(&call, (CopyStmt *) parsetree))
+			return;
 	}
 
-	if (prev_utility_hook)
-		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
-						  queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	ti_utility_next(&call);
 
 	ti_cursors_after_utility(parsetree, present);
 	if (present && IsA(parsetree, AlterTableStmt))
