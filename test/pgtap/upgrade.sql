@@ -151,8 +151,8 @@ CREATE TEMP TABLE up_q AS SELECT $q$
 		  FROM pg_event_trigger e JOIN pg_depend d ON d.objid = e.oid AND d.classid = 'pg_event_trigger'::regclass
 		   AND d.refclassid = 'pg_extension'::regclass
 		UNION ALL
-		SELECT 'dumped config ' || u.rel::regclass::text || ' where=' || coalesce(u.c, '-')
-		  FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS u(rel, c)
+		SELECT 'dumped config ' || u.n || ' ' || u.rel::regclass::text || ' where=' || coalesce(u.c, '-')
+		  FROM pg_extension x, unnest(x.extconfig, x.extcondition) WITH ORDINALITY AS u(rel, c, n)
 		 WHERE x.extname = 'tenant_iso'
 		UNION ALL
 		SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid)
