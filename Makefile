@@ -2,7 +2,7 @@
 PG_CONFIG ?= pg_config
 
 EXTENSION = tenant_iso
-EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/$(EXTENSION).control)
 
 MODULE_big = tenant_iso
 OBJS = \
@@ -31,14 +31,26 @@ OBJS = \
 	src/digest.o \
 	src/peer.o
 
-# Released install scripts are never edited.  Each upgrade script is
-# assembled from one fragment per concern under sql/upgrade/A--B/, in name
-# order.  Without an install script for the newest version, CREATE EXTENSION
-# installs the oldest one and runs the upgrade chain.
+# SQL scripts.  Released install scripts (tenant_iso--0.1.0.sql, checked in)
+# are never edited.  Every change to the SQL surface goes into two places:
+#   - sql/src/NN_<capability>.sql, the install script of the current version
+#     (default_version in tenant_iso.control), concatenated in name order
+#     into tenant_iso--$(EXTVERSION).sql;
+#   - the next upgrade's fragment directory sql/upgrade/A--B/ (one fragment
+#     per concern, in name order), assembled into tenant_iso--A--B.sql.
+# test/pgtap/upgrade.sql installs the oldest release, runs ALTER EXTENSION
+# UPDATE and compares every object with a fresh install of the current
+# version, so the two must stay equal.  When a version is released, its
+# generated install script is checked in (it then is a released one) and
+# sql/src/ goes on as the next version's.
+# Paths go through $(srcdir), so that make -C and VPATH builds work.
+SRC_SQL = $(sort $(wildcard $(srcdir)/sql/src/*.sql))
+INSTALL_SQL = $(EXTENSION)--$(EXTVERSION).sql
 UPGRADE_DIRS = $(sort $(wildcard $(srcdir)/sql/upgrade/*--*))
 UPGRADES = $(foreach d,$(UPGRADE_DIRS),$(EXTENSION)--$(notdir $(d)).sql)
-DATA_built = $(UPGRADES)
-DATA = $(filter-out $(UPGRADES),$(wildcard $(EXTENSION)--*.sql))
+DATA_built = $(if $(SRC_SQL),$(INSTALL_SQL)) $(UPGRADES)
+# DATA is relative to $(srcdir): PGXS installs $(addprefix $(srcdir)/, $(DATA))
+DATA = $(filter-out $(DATA_built),$(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/$(EXTENSION)--*.sql)))
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir) \
 	-DTI_EXTENSION_VERSION=\"$(EXTVERSION)\"
@@ -49,6 +61,12 @@ REGRESS = surface catalog_columns tenant_id_syntax
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(INSTALL_SQL): $(SRC_SQL) $(srcdir)/$(EXTENSION).control
+	{ printf '/* $@: generated from sql/src/ by the Makefile */\n\n'; \
+	  printf -- '-- complain if script is sourced in psql, rather than via CREATE EXTENSION\n'; \
+	  printf '\\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \\quit\n'; \
+	  for f in $(SRC_SQL); do printf '\n'; cat "$$f"; done; } > $@
 
 $(EXTENSION)--%.sql: $(srcdir)/sql/upgrade/%/*.sql
 	{ printf '/* $@: generated from sql/upgrade/$*/ by the Makefile */\n\n'; \
