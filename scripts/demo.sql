@@ -1,11 +1,16 @@
 -- scripts/demo.sql: a short, narrated tour of tenant_iso.
 --
--- scripts/quickstart runs it against the database "demo":
---   psql -X -v ON_ERROR_STOP=1 -U postgres -d demo -f scripts/demo.sql
+-- scripts/quickstart runs it against a fresh database, then swaps that
+-- database in as "demo" (so a failed run never leaves "demo" half built):
+--   psql -X -v ON_ERROR_STOP=1 -v demo_db=demo_next -U postgres -d demo_next -f scripts/demo.sql
+-- The psql variable demo_db names the database it runs in (default demo).
 -- It must run as a superuser, in a server that preloads tenant_iso and has
--- tenant_iso.master_key_command set.  It can be run again and again: it
--- drops and re-creates its own tables and roles (acme_app, globex_app,
--- initech_app, app_pool, app_web) and reuses its tenants.
+-- tenant_iso.master_key_command set.  It can be run again in the same
+-- database: it drops and re-creates its own tables, and reuses its tenants.
+-- Its roles (acme_app, globex_app, initech_app, app_pool, app_web) belong to
+-- the whole cluster: they are created when missing and never dropped, so a
+-- demo or walkthrough in another database that uses them cannot make this
+-- script fail halfway.
 --
 -- The member and pool roles are entered with SET ROLE, which gives the
 -- same tenant context as logging in as them.  Expected refusals are caught
@@ -13,6 +18,10 @@
 -- row security while a statement runs are shown as plain psql ERRORs, with
 -- ON_ERROR_STOP switched off just around them.
 
+\if :{?demo_db}
+\else
+\set demo_db demo
+\endif
 \set QUIET on
 \set VERBOSITY terse
 \pset footer off
@@ -45,7 +54,6 @@ BEGIN
 		EXECUTE format('DROP OWNED BY %I', role_name);
 	END LOOP;
 END $$;
-DROP ROLE IF EXISTS acme_app, globex_app, initech_app, app_pool, app_web;
 
 -- tenants are kept between runs (their data keys refer to them)
 SELECT tenant_iso.create_tenant(t.id, t.name)
@@ -60,11 +68,18 @@ SELECT tenant_iso.rotate_tenant_key('initech')
 \g /dev/null
 
 -- one login role per tenant; a pool role that may switch; a role with no rights at all
-CREATE ROLE acme_app LOGIN;
-CREATE ROLE globex_app LOGIN;
-CREATE ROLE initech_app LOGIN;
-CREATE ROLE app_pool LOGIN;
-CREATE ROLE app_web LOGIN;
+-- (roles are cluster-wide: created when missing, with their attributes reset)
+DO $$
+DECLARE
+	role_name text;
+BEGIN
+	FOREACH role_name IN ARRAY ARRAY['acme_app', 'globex_app', 'initech_app', 'app_pool', 'app_web'] LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
+			EXECUTE format('CREATE ROLE %I LOGIN', role_name);
+		END IF;
+		EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT', role_name);
+	END LOOP;
+END $$;
 SELECT tenant_iso.add_member('acme_app', 'acme'),
 	   tenant_iso.add_member('globex_app', 'globex'),
 	   tenant_iso.add_member('initech_app', 'initech'),
@@ -282,8 +297,8 @@ SELECT current_setting('port') AS demo_port \gset
 \c postgres
 -- (a template must have no other connections)
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
- WHERE datname = 'demo' AND pid <> pg_backend_pid() \g /dev/null
-CREATE DATABASE demo_replica TEMPLATE demo;
+ WHERE datname = :'demo_db' AND pid <> pg_backend_pid() \g /dev/null
+CREATE DATABASE demo_replica TEMPLATE :"demo_db";
 \c demo_replica
 \echo '-- behind replication''s back (session_replication_role = replica, no triggers),'
 \echo '-- a globex row is changed, an acme row is lost and a phantom acme row appears:'
@@ -296,15 +311,15 @@ RESET session_replication_role;
 \echo '-- verify() on the replica compares its rows with the digests it carries:'
 SELECT rel, tenant_id, rows, ok FROM tenant_iso.verify() ORDER BY 2;
 \echo '-- diff_peer() against the primary locates the rows (only differing buckets are fetched):'
-SELECT * FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo sslmode=disable', :'demo_port'))
+SELECT * FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'))
  ORDER BY 1, 2;
-SELECT * FROM tenant_iso.repair_from_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo sslmode=disable', :'demo_port'),
+SELECT * FROM tenant_iso.repair_from_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'),
                                           dry_run => false)
  ORDER BY 1, 2;
 \echo '-- after the repair:'
 SELECT count(*) AS differences
-  FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=demo sslmode=disable', :'demo_port'));
-\c demo
+  FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'));
+\c :demo_db
 
 \echo
 \echo '== 13. Architecture validation: the database audits its own posture'
