@@ -19,13 +19,13 @@ SELECT proname, provolatile, proparallel, prosecdef
    AND proname IN ('current_tenant', '_enforced_tenant', 'set_tenant', 'set_tenant_token')
  ORDER BY 1;
 
--- what PUBLIC may execute: the context functions and protect/unprotect only
-SELECT p.proname
+-- what PUBLIC may execute, internal (_-prefixed) functions included: a
+-- function newly executable by PUBLIC changes this list
+SELECT p.oid::regprocedure AS function, p.prosecdef AS definer
   FROM pg_proc p
  WHERE p.pronamespace = 'tenant_iso'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
-   AND p.proname NOT LIKE '\_%'
- ORDER BY 1;
+ ORDER BY p.oid::regprocedure::text;
 
 -- SECURITY DEFINER functions all pin search_path
 SELECT p.oid::regprocedure

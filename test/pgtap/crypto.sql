@@ -80,6 +80,9 @@ GRANT SELECT ON crypt_bytes TO PUBLIC;
 
 SELECT plan(197);
 
+-- before any key exists: created_at (NOT NULL DEFAULT now()) must fall after it
+SELECT now() AS crypt_t0 \gset
+
 -- ===================================================================
 -- Surface and privileges
 -- ===================================================================
@@ -187,7 +190,8 @@ SELECT is(get_byte(crypt_ct('a_hello'), 0), 2, 'byte 0 is the format version 2')
 SELECT is(substr(crypt_ct('a_hello'), 2, 4), '\x00000001'::bytea, 'bytes 1-4: key version 1, big-endian');
 RESET ROLE;
 SELECT results_eq(
-	$$SELECT tenant_id, version, state, created_at IS NOT NULL, retired_at IS NULL FROM tenant_iso.keys$$,
+	$$SELECT tenant_id, version, state, created_at BETWEEN $$ || quote_literal(:'crypt_t0') || $$ AND now(),
+	         retired_at IS NULL FROM tenant_iso.keys$$,
 	$$VALUES ('ta'::text, 1, 'active'::text, true, true)$$,
 	'the first use created exactly one active key, version 1, for ta');
 SELECT is(tenant_iso.key_version(crypt_ct('a_hello')), 1::bigint, 'superuser: key_version() reads version 1');

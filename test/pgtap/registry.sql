@@ -18,7 +18,11 @@ CREATE ROLE reg_pool;
 CREATE ROLE reg_plain;
 CREATE ROLE reg_admin;
 
-SELECT plan(115);
+SELECT plan(116);
+
+-- the time before any row is written: the NOT NULL DEFAULT now() columns
+-- must hold a time between it and the statement that checks them
+SELECT now() AS reg_t0 \gset
 
 -- ===================================================================
 -- create_tenant
@@ -42,8 +46,19 @@ SELECT results_eq(
 	         (repeat('x', 63), NULL, 'active'),
 	         ('z', NULL, 'active')$$,
 	'tenants table holds the created tenants, all active');
-SELECT ok((SELECT bool_and(created_at IS NOT NULL AND created_at <= now()) FROM tenant_iso.tenants),
-	'created_at is set on every tenant');
+SELECT results_eq(
+	$$SELECT c.relname::text COLLATE "default", a.attname::text COLLATE "default", pg_get_expr(d.adbin, d.adrelid) COLLATE "default",
+	           a.attnotnull
+	    FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+	    JOIN pg_class c ON c.oid = d.adrelid
+	   WHERE d.adrelid IN ('tenant_iso.tenants'::regclass, 'tenant_iso.members'::regclass,
+	                       'tenant_iso.switchers'::regclass)
+	   ORDER BY 1, 2$$,
+	$$VALUES ('members', 'added_at', 'now()', true), ('switchers', 'granted_at', 'now()', true),
+	         ('tenants', 'created_at', 'now()', true), ('tenants', 'status', '''active''::text', true)$$,
+	'the registry tables'' NOT NULL DEFAULT columns and their defaults');
+SELECT ok((SELECT bool_and(created_at >= :'reg_t0'::timestamptz AND created_at <= now()) FROM tenant_iso.tenants),
+	'created_at is the creation time of every tenant (after the run started, not in the future)');
 
 -- invalid ids: 22023
 SELECT throws_ok($$SELECT tenant_iso.create_tenant('')$$, '22023', 'invalid tenant id',
@@ -111,8 +126,10 @@ SELECT results_eq(
 	$$SELECT member::text, tenant_id FROM tenant_iso.members$$,
 	$$VALUES ('reg_m1'::text, 'acme'::text)$$,
 	'members table holds reg_m1 -> acme');
-SELECT ok((SELECT added_at IS NOT NULL FROM tenant_iso.members WHERE member = 'reg_m1'::regrole),
-	'added_at is set');
+SELECT ok((SELECT added_at >= :'reg_t0'::timestamptz AND added_at <= now()
+	           AND added_at >= (SELECT max(created_at) FROM tenant_iso.tenants WHERE tenant_id = 'acme')
+	      FROM tenant_iso.members WHERE member = 'reg_m1'::regrole),
+	'added_at is the time add_member ran (after acme was created, not in the future)');
 SELECT lives_ok($$SELECT tenant_iso.add_member('reg_m1', 'acme')$$,
 	'add_member again to the same tenant is a no-op');
 SELECT is((SELECT count(*)::int FROM tenant_iso.members), 1, 'still one membership');
@@ -173,8 +190,9 @@ SELECT throws_ok($$DELETE FROM tenant_iso.tenants WHERE tenant_id = 'beta'$$, '2
 -- ===================================================================
 SELECT results_eq($$SELECT grantee::text FROM tenant_iso.switchers$$, $$VALUES ('reg_pool'::text)$$,
 	'switchers table holds reg_pool');
-SELECT ok((SELECT granted_at IS NOT NULL FROM tenant_iso.switchers WHERE grantee = 'reg_pool'::regrole),
-	'granted_at is set');
+SELECT ok((SELECT granted_at >= :'reg_t0'::timestamptz AND granted_at <= now()
+	      FROM tenant_iso.switchers WHERE grantee = 'reg_pool'::regrole),
+	'granted_at is the time grant_switch ran (after the run started, not in the future)');
 SELECT lives_ok($$SELECT tenant_iso.grant_switch('reg_pool')$$, 'grant_switch twice is a no-op');
 SELECT is((SELECT count(*)::int FROM tenant_iso.switchers), 1, 'still one switcher');
 SELECT throws_ok($$SELECT tenant_iso.grant_switch('reg_m2')$$, '0LP01',
