@@ -81,6 +81,7 @@ END
 $$;
 COMMENT ON FUNCTION tenant_iso._check_tenant_id(text) IS
 	'Internal: raise 22023 unless the argument is a valid tenant id';
+REVOKE ALL ON FUNCTION tenant_iso._check_tenant_id(text) FROM PUBLIC;
 
 CREATE FUNCTION tenant_iso._require_tenant(tenant_id text) RETURNS void
 	LANGUAGE plpgsql STABLE

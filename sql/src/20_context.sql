@@ -50,3 +50,4 @@ CREATE FUNCTION tenant_iso._caller() RETURNS regrole
 	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION tenant_iso._caller() IS
 	'Internal: the role that called the current SECURITY DEFINER function (the outer role)';
+REVOKE ALL ON FUNCTION tenant_iso._caller() FROM PUBLIC;

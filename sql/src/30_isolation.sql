@@ -6,6 +6,7 @@ CREATE FUNCTION tenant_iso._assert_no_tenant_context(what text, rel regclass DEF
 	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION tenant_iso._assert_no_tenant_context(text, regclass) IS
 	'Internal: raise 42501 when the session is in a tenant context';
+REVOKE ALL ON FUNCTION tenant_iso._assert_no_tenant_context(text, regclass) FROM PUBLIC;
 
 CREATE VIEW tenant_iso.protected_tables AS
 	SELECT rel, tenant_column, protected_at FROM tenant_iso.protected;
@@ -184,6 +185,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION tenant_iso._descendants(regclass) IS
 	'Internal: all partitions and inheritance children of a table';
+REVOKE ALL ON FUNCTION tenant_iso._descendants(regclass) FROM PUBLIC;
 
 CREATE FUNCTION tenant_iso.protect(rel regclass, tenant_column name DEFAULT 'tenant_id',
 											  strict boolean DEFAULT false) RETURNS void

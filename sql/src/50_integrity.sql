@@ -69,6 +69,7 @@ CREATE AGGREGATE tenant_iso._lanes_sum(bytea) (
 );
 COMMENT ON AGGREGATE tenant_iso._lanes_sum(bytea) IS
 	'Internal: lane-wise sum of digest lanes';
+REVOKE ALL ON FUNCTION tenant_iso._lanes_sum(bytea) FROM PUBLIC;
 
 CREATE FUNCTION tenant_iso._digest_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'ti_digest_trigger'
@@ -240,6 +241,7 @@ CREATE FUNCTION tenant_iso._peer_bytes() RETURNS bigint
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION tenant_iso._peer_bytes() IS
 	'Internal: bytes received from the peer by the last diff_peer() or repair_from_peer() of this session';
+REVOKE ALL ON FUNCTION tenant_iso._peer_bytes() FROM PUBLIC;
 
 CREATE FUNCTION tenant_iso.diff_peer(rel regclass, peer text, tenant_id text DEFAULT NULL)
 	RETURNS TABLE (tenant_id text, key text, status text)
