@@ -329,12 +329,16 @@ GRANT EXECUTE ON FUNCTION tenant_iso._history_source(regclass, text, boolean) TO
 
 /* The oldest time a rewind of the tenant's rows of a table can go back to. */
 CREATE FUNCTION tenant_iso._history_horizon(rel regclass, tenant text) RETURNS timestamptz
-	LANGUAGE sql STABLE SECURITY DEFINER
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT greatest(h.enabled_at,
-							   pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant))
-	  FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_horizon.rel
+BEGIN
+	-- only the caller's own tenant (or, for an administrator, the one named)
+	PERFORM tenant_iso._history_tenant(NULL, tenant, 'SELECT');
+	RETURN (SELECT greatest(h.enabled_at,
+							pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant))
+			  FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_horizon.rel);
+END
 $$;
 COMMENT ON FUNCTION tenant_iso._history_horizon(regclass, text) IS
 	'Internal: how far back the history of a table reaches for a tenant (enable time, or the retention)';
