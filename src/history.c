@@ -364,7 +364,7 @@ previous_event(HistLayout *L, Relation h, TupleTableSlot *slot, TimestampTz *ts)
 		ScanKeyEntryInitialize(&keys[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
 							   L->key_coll[i], L->key_eq[i], v);
 	}
-	scan = index_beginscan(h, ir, snap, L->nkeys, 0);
+	scan = ti_index_beginscan(h, ir, snap, L->nkeys, 0);
 	index_rescan(scan, keys, L->nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, hs))
 	{
