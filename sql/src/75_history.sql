@@ -30,10 +30,11 @@ CREATE TABLE tenant_iso.history_tables (
 	key_columns name[] NOT NULL,
 	retention interval CHECK (retention > interval '0'),
 	enabled_at timestamptz NOT NULL DEFAULT now(),
-	columns jsonb NOT NULL DEFAULT '{}'
+	columns jsonb NOT NULL DEFAULT '{}',
+	purged jsonb NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE tenant_iso.history_tables IS
-	'History-enabled tables: their history table, tenant and primary key columns, retention, and the column map (attnum -> history column, and since when it is recorded)';
+	'History-enabled tables: their history table, tenant and primary key columns, retention, the column map (attnum -> history column, and since when it is recorded), and per tenant the time before which purge removed history';
 SELECT pg_catalog.pg_extension_config_dump('tenant_iso.history_tables', '');
 
 CREATE TABLE tenant_iso.history_retention (
@@ -377,7 +378,8 @@ BEGIN
 	-- only the caller's own tenant (or, for an administrator, the one named)
 	PERFORM tenant_iso._history_tenant(NULL, tenant, 'SELECT');
 	RETURN (SELECT greatest(h.enabled_at,
-							pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant))
+							pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant),
+							(h.purged OPERATOR(pg_catalog.->>) tenant)::pg_catalog.timestamptz)
 			  FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_horizon.rel);
 END
 $$;
@@ -398,7 +400,7 @@ BEGIN
 	IF at OPERATOR(pg_catalog.<) horizon THEN
 		RAISE EXCEPTION 'the history of % goes back to %, not to %', rel, horizon, at
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'History starts when enable_history() ran and is kept for the retention.';
+				  DETAIL = 'History starts when enable_history() ran, is kept for the retention, and purge_history() may have removed more.';
 	END IF;
 END
 $$;
@@ -1255,6 +1257,11 @@ DECLARE
 	h tenant_iso.history_tables%ROWTYPE;
 	total bigint := 0;
 	n bigint;
+	marks jsonb;
+	cutoff text := '(pg_catalog.now() OPERATOR(pg_catalog.-) coalesce($1,'
+		' (SELECT r.retention FROM tenant_iso.history_retention r WHERE r.tenant_id OPERATOR(pg_catalog.=) h.'
+		OPERATOR(pg_catalog.||) '%I' OPERATOR(pg_catalog.||) '::pg_catalog.text),'
+		' $3, pg_catalog.current_setting(''tenant_iso.history_retention'')::pg_catalog.interval))';
 	su boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 						   WHERE r.oid OPERATOR(pg_catalog.=) tenant_iso._caller()::pg_catalog.oid AND r.rolsuper);
 BEGIN
@@ -1270,15 +1277,28 @@ BEGIN
 	FOR h IN SELECT * FROM tenant_iso.history_tables x ORDER BY x.rel::pg_catalog.text LOOP
 		CONTINUE WHEN NOT su AND only_tenant IS NULL AND NOT pg_catalog.pg_has_role(tenant_iso._caller(),
 				(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) h.rel::pg_catalog.oid), 'USAGE');
+		-- per tenant, the newest cutoff that removed something: a rewind
+		-- never reaches behind it (the retention may be raised later)
 		EXECUTE pg_catalog.format(
-			'DELETE FROM %s h WHERE ($2 IS NULL OR h.%I::pg_catalog.text OPERATOR(pg_catalog.=) $2)'
-			' AND ($4 OR coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<)'
-			' (pg_catalog.now() OPERATOR(pg_catalog.-) coalesce($1,'
-			' (SELECT r.retention FROM tenant_iso.history_retention r WHERE r.tenant_id OPERATOR(pg_catalog.=) h.%I::pg_catalog.text),'
-			' $3, pg_catalog.current_setting(''tenant_iso.history_retention'')::pg_catalog.interval)))',
-			h.hist, h.tenant_column, h.tenant_column)
+			'WITH d AS (DELETE FROM %s h WHERE ($2 IS NULL OR h.%I::pg_catalog.text OPERATOR(pg_catalog.=) $2)'
+			' AND ($4 OR coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %s)'
+			' RETURNING h.%I::pg_catalog.text AS t,'
+			' CASE WHEN $4 THEN pg_catalog.clock_timestamp() ELSE %s END AS c)'
+			' SELECT coalesce(pg_catalog.jsonb_object_agg(x.t, x.c), ''{}''), coalesce(pg_catalog.sum(x.n), 0)::pg_catalog.int8'
+			' FROM (SELECT d.t, pg_catalog.max(d.c) AS c, pg_catalog.count(*) AS n FROM d GROUP BY d.t) x',
+			h.hist, h.tenant_column, pg_catalog.format(cutoff, h.tenant_column), h.tenant_column,
+			pg_catalog.format(cutoff, h.tenant_column))
+			INTO marks, n
 			USING older_than, only_tenant, h.retention, everything;
-		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n OPERATOR(pg_catalog.>) 0 THEN
+			UPDATE tenant_iso.history_tables x
+			   SET purged = x.purged OPERATOR(pg_catalog.||) (
+					SELECT coalesce(pg_catalog.jsonb_object_agg(m.key,
+						greatest(m.value::pg_catalog.timestamptz,
+								 (x.purged OPERATOR(pg_catalog.->>) m.key)::pg_catalog.timestamptz)), '{}')
+					  FROM pg_catalog.jsonb_each_text(marks) m)
+			 WHERE x.rel OPERATOR(pg_catalog.=) h.rel;
+		END IF;
 		total := total OPERATOR(pg_catalog.+) n;
 	END LOOP;
 	RETURN total;
