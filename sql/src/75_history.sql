@@ -75,6 +75,20 @@ $$;
 COMMENT ON FUNCTION tenant_iso._history_reg(regclass) IS
 	'Internal: the history_tables row of a table (42704 when it has no history)';
 
+/* The type of a history-enabled table's tenant column, as SQL. */
+CREATE FUNCTION tenant_iso._history_tenant_type(rel regclass) RETURNS text
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)
+	  FROM tenant_iso.history_tables h
+	  JOIN pg_catalog.pg_attribute a
+		ON a.attrelid OPERATOR(pg_catalog.=) h.rel::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) h.tenant_column
+	 WHERE h.rel OPERATOR(pg_catalog.=) _history_tenant_type.rel
+$$;
+COMMENT ON FUNCTION tenant_iso._history_tenant_type(regclass) IS
+	'Internal: the type of the tenant column of a history-enabled table';
+
 CREATE FUNCTION tenant_iso._history_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'ti_history_trigger'
 	LANGUAGE C;
@@ -157,6 +171,7 @@ AS $$
 DECLARE
 	caller regrole := tenant_iso._caller();
 	ctx text := tenant_iso.current_tenant();
+	canonical boolean;
 BEGIN
 	IF rel IS NOT NULL AND NOT EXISTS (
 			SELECT 1 FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_tenant.rel) THEN
@@ -188,6 +203,23 @@ BEGIN
 		PERFORM tenant_iso._require_tenant(tenant);
 		acting := tenant;
 		admin := true;
+	END IF;
+	-- an id that is another spelling of a value of the tenant column's type
+	-- ('042' for the integer 42) would name another tenant's rows: refused,
+	-- as the row policies refuse it
+	IF rel IS NOT NULL THEN
+		BEGIN
+			EXECUTE pg_catalog.format('SELECT $1::%s::pg_catalog.text OPERATOR(pg_catalog.=) $1',
+									  tenant_iso._history_tenant_type(rel))
+				INTO canonical USING acting;
+		EXCEPTION WHEN data_exception THEN
+			canonical := false;
+		END;
+		IF NOT canonical THEN
+			RAISE EXCEPTION 'tenant id "%" is not the canonical form of type %', acting, tenant_iso._history_tenant_type(rel)
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'Another spelling of the same value would name another tenant''s rows.';
+		END IF;
 	END IF;
 	IF rel IS NOT NULL AND EXISTS (
 			SELECT 1 FROM pg_catalog.regexp_split_to_table(privs, ',\s*') p
@@ -253,6 +285,7 @@ DECLARE
 	keys text;
 	cond text := '';
 	ts text := 'coalesce(h.valid_to, h.valid_from)';
+	tt text := tenant_iso._history_tenant_type(rel);
 BEGIN
 	SELECT * INTO who FROM tenant_iso._history_tenant(rel, tenant, 'SELECT');
 	SELECT * INTO h FROM tenant_iso.history_tables x WHERE x.rel OPERATOR(pg_catalog.=) _history_rows.rel;
@@ -293,25 +326,25 @@ BEGIN
 	IF mode OPERATOR(pg_catalog.=) 'after' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT DISTINCT ON (%s) %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.>) $2%s'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s AND %s OPERATOR(pg_catalog.>) $2%s'
 			' ORDER BY %s, %s, h.xid',
-			keys, cols, h.hist, h.tenant_column, ts, cond, keys, ts)
+			keys, cols, h.hist, h.tenant_column, tt, ts, cond, keys, ts)
 			USING who.acting, t1, key;
 	ELSIF mode OPERATOR(pg_catalog.=) 'deleted' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT * FROM (SELECT DISTINCT ON (%s) %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1%s'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s%s'
 			' ORDER BY %s, %s DESC, h.xid DESC) d'
 			' WHERE d.op OPERATOR(pg_catalog.=) ANY (''{D,T}''::pg_catalog."char"[]) AND d.valid_to OPERATOR(pg_catalog.>=) $2'
 			' ORDER BY d.valid_to DESC',
-			keys, cols, h.hist, h.tenant_column, cond, keys, ts)
+			keys, cols, h.hist, h.tenant_column, tt, cond, keys, ts)
 			USING who.acting, t1, key;
 	ELSIF mode OPERATOR(pg_catalog.=) 'all' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.>=) $2'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s AND %s OPERATOR(pg_catalog.>=) $2'
 			' ORDER BY %s DESC, h.xid DESC',
-			cols, h.hist, h.tenant_column, ts, ts)
+			cols, h.hist, h.tenant_column, tt, ts, ts)
 			USING who.acting, t1, key;
 	ELSE
 		RAISE EXCEPTION 'unknown history mode' USING ERRCODE = 'invalid_parameter_value';
@@ -435,7 +468,7 @@ DECLARE
 BEGIN
 	h := tenant_iso._history_reg(rel);
 	match := tenant_iso._history_key_match(rel, 'c', 'h');
-	tc := pg_catalog.format('c.%I OPERATOR(pg_catalog.=) $1', h.tenant_column);
+	tc := pg_catalog.format('c.%I OPERATOR(pg_catalog.=) $1::%s', h.tenant_column, tenant_iso._history_tenant_type(rel));
 	-- a column added after an image was recorded takes its default; one
 	-- whose type changed since, the recorded value converted
 	SELECT pg_catalog.string_agg(pg_catalog.format('%I', c.col), ', ' ORDER BY c.attnum),
@@ -752,9 +785,9 @@ BEGIN
 	END IF;
 	RETURN QUERY EXECUTE pg_catalog.format(
 		'SELECT h.valid_to, %s, pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.-) ''{op,valid_from,valid_to,xid}''::pg_catalog.text[], h.xid'
-		' FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1 AND %s)'
+		' FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1::%s AND %s)'
 		' ORDER BY h.valid_to DESC',
-		keyobj, tenant_iso._history_source(rel, 'deleted'), rel, tc,
+		keyobj, tenant_iso._history_source(rel, 'deleted'), rel, tc, tenant_iso._history_tenant_type(rel),
 		tenant_iso._history_key_match(rel, 'c', 'h'))
 		USING who.acting, since;
 	IF who.admin THEN
@@ -786,11 +819,11 @@ BEGIN
 	-- rows without a change since at are as they are now; the others as
 	-- the image of their first change after at (none: created since)
 	RETURN QUERY EXECUTE pg_catalog.format(
-		'SELECT %s FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1'
+		'SELECT %s FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1::%s'
 		' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)'
 		' UNION ALL SELECT %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I''',
 		(SELECT pg_catalog.string_agg(pg_catalog.format('c.%I', c.col), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
-		rel, tc, tenant_iso._history_source(rel, 'after'), tenant_iso._history_key_match(rel, 'c', 'h'),
+		rel, tc, tenant_iso._history_tenant_type(rel), tenant_iso._history_source(rel, 'after'), tenant_iso._history_key_match(rel, 'c', 'h'),
 		(SELECT pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, false), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
 		tenant_iso._history_source(rel, 'after'))
 		USING who.acting, at;
