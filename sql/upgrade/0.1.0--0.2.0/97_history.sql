@@ -240,12 +240,36 @@ COMMENT ON FUNCTION tenant_iso._history_tenant(regclass, text, text) IS
 GRANT EXECUTE ON FUNCTION tenant_iso._history_tenant(regclass, text, text) TO PUBLIC;
 
 /*
+ * The type a history table stores a column in: a domain's base type (with
+ * the domain's typmod), so that no domain constraint, which may call any
+ * function, is ever evaluated by the extension's own writes and DDL on a
+ * history table (they run as its owner).  Restores convert back to the
+ * domain as the caller.
+ */
+CREATE FUNCTION tenant_iso._history_storage_type(typ oid, typmod int4) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH RECURSIVE d(t, m, depth) AS (
+		SELECT typ, typmod, 0
+		UNION ALL
+		SELECT y.typbasetype, CASE WHEN d.m OPERATOR(pg_catalog.=) -1 THEN y.typtypmod ELSE d.m END,
+			   d.depth OPERATOR(pg_catalog.+) 1
+		  FROM d JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) d.t
+		 WHERE y.typtype OPERATOR(pg_catalog.=) 'd'
+	)
+	SELECT pg_catalog.format_type(d.t, d.m) FROM d ORDER BY d.depth DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION tenant_iso._history_storage_type(oid, int4) IS
+	'Internal: the type a history table stores a column of this type in (a domain''s base type)';
+
+/*
  * The column list of a table's row type, as "name type" for a column
  * definition list and as plain names, in attnum order.
  */
 CREATE FUNCTION tenant_iso._history_columns(rel regclass)
 	RETURNS TABLE (attnum int2, col name, typ text, generated boolean, identity_always boolean,
-				   in_key boolean, since timestamptz, old name)
+				   in_key boolean, since timestamptz, old name, styp text)
 	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
@@ -256,7 +280,8 @@ AS $$
 		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
 					  OPERATOR(pg_catalog.->>) 'since')::pg_catalog.timestamptz,
 		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
-					  OPERATOR(pg_catalog.->>) 'old')::pg_catalog.name
+					  OPERATOR(pg_catalog.->>) 'old')::pg_catalog.name,
+		   tenant_iso._history_storage_type(a.atttypid, a.atttypmod)
 	  FROM pg_catalog.pg_attribute a
 	  JOIN tenant_iso.history_tables h ON h.rel OPERATOR(pg_catalog.=) a.attrelid::pg_catalog.regclass
 	 WHERE a.attrelid OPERATOR(pg_catalog.=) _history_columns.rel AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
@@ -302,9 +327,9 @@ BEGIN
 			   CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute ha
 								  WHERE ha.attrelid OPERATOR(pg_catalog.=) h.hist
 									AND ha.attname OPERATOR(pg_catalog.=) c.col AND NOT ha.attisdropped
-									AND pg_catalog.format_type(ha.atttypid, ha.atttypmod) OPERATOR(pg_catalog.=) c.typ)
+									AND pg_catalog.format_type(ha.atttypid, ha.atttypmod) OPERATOR(pg_catalog.=) c.styp)
 					THEN pg_catalog.format('h.%I', c.col)
-					ELSE pg_catalog.format('NULL::%s', c.typ) END AS e
+					ELSE pg_catalog.format('NULL::%s', c.styp) END AS e
 		  FROM tenant_iso._history_columns(rel) c
 		UNION ALL
 		-- values recorded before a type change, as text (output functions only)
@@ -369,7 +394,7 @@ AS $$
 		'tenant_iso._history_rows(%L::pg_catalog.regclass, $1, %L, $2%s) AS h(%s, op "char", valid_from timestamptz, valid_to timestamptz, xid xid8)',
 		rel::pg_catalog.text, mode, CASE WHEN key THEN ', $3' ELSE '' END,
 		(SELECT pg_catalog.string_agg(x.e, ', ' ORDER BY x.o) FROM (
-			SELECT c.attnum AS o, pg_catalog.format('%I %s', c.col, c.typ) AS e FROM tenant_iso._history_columns(rel) c
+			SELECT c.attnum AS o, pg_catalog.format('%I %s', c.col, c.styp) AS e FROM tenant_iso._history_columns(rel) c
 			UNION ALL
 			SELECT 10000 OPERATOR(pg_catalog.+) c.attnum, pg_catalog.format('%I text', c.old)
 			  FROM tenant_iso._history_columns(rel) c WHERE c.old IS NOT NULL) x))
@@ -389,7 +414,7 @@ CREATE FUNCTION tenant_iso._history_value(rel regclass, col name, with_default b
 	SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE
-		WHEN c.since IS NULL THEN pg_catalog.format('h.%I', c.col)
+		WHEN c.since IS NULL THEN pg_catalog.format('h.%I::%s', c.col, c.typ)
 		WHEN c.old IS NOT NULL THEN
 			pg_catalog.format('CASE WHEN coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN h.%I::%s ELSE h.%I END',
 							  c.since, c.old, c.typ, c.col)
@@ -986,7 +1011,7 @@ BEGIN
 									  OPERATOR(pg_catalog.||) '@old');
 		END IF;
 	END LOOP;
-	FOR a IN SELECT x.attnum, x.attname, pg_catalog.format_type(x.atttypid, x.atttypmod) AS typ
+	FOR a IN SELECT x.attnum, x.attname, tenant_iso._history_storage_type(x.atttypid, x.atttypmod) AS typ
 			   FROM pg_catalog.pg_attribute x
 			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped
 			  ORDER BY x.attnum LOOP
@@ -1185,7 +1210,7 @@ BEGIN
 	IF n OPERATOR(pg_catalog.>) 0 THEN
 		name := name OPERATOR(pg_catalog.||) '#' OPERATOR(pg_catalog.||) n::pg_catalog.text;
 	END IF;
-	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s', a.attname, tenant_iso._history_storage_type(a.atttypid, a.atttypmod),
 							 CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) 0
 								  THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END),
 							 ', ' ORDER BY a.attnum)
