@@ -365,11 +365,16 @@ BEGIN
 			keys, cols, h.hist, h.tenant_column, tt, cond, keys, ts)
 			USING who.acting, t1, key;
 	ELSIF mode OPERATOR(pg_catalog.=) 'all' THEN
+		-- an image's valid_from is the time of its key's previous event
+		-- (the trigger leaves it NULL), over all of the tenant's events
 		RETURN QUERY EXECUTE pg_catalog.format(
-			'SELECT %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s AND %s OPERATOR(pg_catalog.>=) $2'
-			' ORDER BY %s DESC, h.xid DESC',
-			cols, h.hist, h.tenant_column, tt, ts, ts)
+			'SELECT %s, h.op, h."@valid_from", h.valid_to, h.xid FROM ('
+			'SELECT h.*, %s AS "@ts", coalesce(h.valid_from,'
+			' pg_catalog.lag(%s) OVER (PARTITION BY %s ORDER BY %s, h.xid)) AS "@valid_from"'
+			' FROM %s h WHERE h.%I OPERATOR(pg_catalog.=) $1::%s) h'
+			' WHERE h."@ts" OPERATOR(pg_catalog.>=) $2'
+			' ORDER BY h."@ts" DESC, h.xid DESC',
+			cols, ts, ts, keys, ts, h.hist, h.tenant_column, tt)
 			USING who.acting, t1, key;
 	ELSE
 		RAISE EXCEPTION 'unknown history mode' USING ERRCODE = 'invalid_parameter_value';
@@ -896,9 +901,8 @@ BEGIN
 	   AND ha.attname OPERATOR(pg_catalog.<>) ALL ('{valid_from,valid_to,op,xid}'::pg_catalog.name[]);
 	EXECUTE pg_catalog.format(
 		'INSERT INTO %s (%s, valid_from, valid_to, op, xid)'
-		' SELECT %s, (SELECT pg_catalog.max(coalesce(h.valid_to, h.valid_from)) FROM %s h WHERE %s),'
-		' pg_catalog.clock_timestamp(), ''T'', pg_catalog.pg_current_xact_id() FROM ONLY %s r',
-		h.hist, hcols, scols, h.hist, tenant_iso._history_key_match(h.rel, 'h', 'r'), TG_RELID::pg_catalog.regclass);
+		' SELECT %s, NULL, pg_catalog.clock_timestamp(), ''T'', pg_catalog.pg_current_xact_id() FROM ONLY %s r',
+		h.hist, hcols, scols, TG_RELID::pg_catalog.regclass);
 	RETURN NULL;
 END
 $$;
