@@ -72,6 +72,8 @@ END
 $f$;
 
 -- superuser: ta's / tb's rows and history, and the digests of a tenant
+-- (their tables come below)
+SET check_function_bodies = off;
 CREATE FUNCTION h.snap(tenant text) RETURNS text LANGUAGE sql AS $f$
 	SELECT coalesce(string_agg(o.id || '=' || o.v, ' ' ORDER BY o.id), 'none') FROM app.orders o WHERE o.tenant_id = $1
 $f$;
@@ -87,6 +89,7 @@ CREATE FUNCTION h.dig(tenant text) RETURNS text LANGUAGE sql AS $f$
 	  FROM tenant_iso.digests d WHERE d.relname = 'app.orders' AND d.tenant_id = $1
 $f$;
 REVOKE ALL ON FUNCTION h.snap(text), h.nhist(text), h.hsnap(text), h.dig(text) FROM PUBLIC;
+RESET check_function_bodies;
 
 -- ---------------------------------------------------------------------
 -- Fixtures
@@ -136,7 +139,7 @@ SELECT h.snap('ta') AS a_rows, h.hsnap('ta') AS a_hist, h.nhist('ta') AS a_nhist
 
 SELECT plan(68);
 
-SELECT is(:'a_rows', '1001=A-secret-changed 1003=A-secret-1003 1004=A-secret-1004 1005=A-secret-1005 1006=A-secret-1006',
+SELECT is(:'a_rows'::text, '1001=A-secret-changed 1003=A-secret-1003 1004=A-secret-1004 1005=A-secret-1005 1006=A-secret-1006',
 	'fixture: ta''s rows');
 SELECT is(:a_nhist::int, 3, 'fixture: ta has 3 history events (U 1001, D 1002, I 1006)');
 
@@ -177,7 +180,7 @@ SELECT is(h.rows($$SELECT * FROM tenant_iso.restore_tenant(h.t('t0'), true)$$),
 	'(app.orders,1,1,1)', 'tb member: restore_tenant(dry_run) counts tb''s changes only');
 RESET ROLE;
 SELECT is(format('%s %s %s', h.snap('ta') = :'a_rows', h.hsnap('ta') = :'a_hist', h.dig('ta') = :'a_dig'),
-	'true true true', 'ta''s rows, history and digests are untouched');
+	't t t', 'ta''s rows, history and digests are untouched');
 
 -- =====================================================================
 -- 2. A member without the privileges of a restore (SELECT only)
@@ -267,7 +270,7 @@ SELECT is(ARRAY[h.try($$DROP TABLE tenant_iso_history."app.orders"$$),
 				h.try($$ALTER TABLE tenant_iso_history."app.orders" DISABLE ROW LEVEL SECURITY$$)],
 	ARRAY['ERROR 42501', 'ERROR 42501'], 'the table''s owner: DROP / ALTER of its history table -> 42501');
 RESET ROLE;
-SELECT is(format('%s %s', h.hsnap('ta') = :'a_hist', h.nhist('tb') > 0), 'true true', 'the history table is intact');
+SELECT is(format('%s %s', h.hsnap('ta') = :'a_hist', h.nhist('tb') > 0), 't t', 'the history table is intact');
 
 -- =====================================================================
 -- 5. Management functions, and roles without any context
@@ -303,7 +306,7 @@ SELECT is(h.all6('ta'), array_fill('ERROR 42501'::text, ARRAY[6]),
 RESET ROLE;
 SELECT is(format('%s %s %s', h.snap('ta') = :'a_rows', h.hsnap('ta') = :'a_hist',
 				 (SELECT count(*) FROM tenant_iso.history_retention)),
-	'true true 0', 'ta''s rows and history are untouched, no retention was set');
+	't t 0', 'ta''s rows and history are untouched, no retention was set');
 
 -- =====================================================================
 -- 6. as_of() with a forged tenant
@@ -338,7 +341,7 @@ SELECT is(h.rows($$SELECT * FROM tenant_iso.restore_tenant(h.t('t0'))$$), '(app.
 SELECT is(h.rows('SELECT id, v FROM app.orders'), '(2001,b-2001) (2002,b-2002) (2003,b-2003)', 'tb''s rows are as at t0');
 RESET ROLE;
 SELECT is(format('%s %s %s', h.snap('ta') = :'a_rows', h.hsnap('ta') = :'a_hist', h.dig('ta') = :'a_dig'),
-	'true true true', 'ta''s rows, history events and digests are untouched by tb''s restore');
+	't t t', 'ta''s rows, history events and digests are untouched by tb''s restore');
 SELECT is((SELECT string_agg(v.tenant_id || ':' || v.ok, ' ' ORDER BY v.tenant_id) FROM tenant_iso.verify('app.orders') v),
 	'ta:true tb:true', 'verify() is clean for both tenants');
 
@@ -390,9 +393,10 @@ INSERT INTO h.child (line)
 		$$SELECT * FROM tenant_iso.restore_tenant(%1$L, true, 'ta');$$,
 		$$SELECT * FROM tenant_iso_history."app.orders";$$]) WITH ORDINALITY AS u(l, o)
 	 ORDER BY o;
-SELECT string_agg(line, E'\n' ORDER BY n) AS childsql FROM h.child \gset
+-- (base64: a shell command of psql may not contain a newline)
+SELECT translate(encode(convert_to(string_agg(line, E'\n' ORDER BY n), 'UTF8'), 'base64'), E'\n', '') AS childsql FROM h.child \gset
 SELECT setting AS bindir FROM pg_config WHERE name = 'BINDIR' \gset
-\set childout `printf '%s\n' :'childsql' | :'bindir'/psql -X -q -h :'HOST' -p :'PORT' -U :'USER' -d :'DBNAME' -f - -o /dev/null 2>&1`
+\set childout `echo :'childsql' | base64 -d | :'bindir'/psql -X -q -h :'HOST' -p :'PORT' -U :'USER' -d :'DBNAME' -f - -o /dev/null 2>&1`
 SELECT ok(:'childout' ~ 'child-notice-control' AND :'childout' !~ 'could not connect|connection to server',
 	'the second session ran, and its NOTICEs are captured (positive control)');
 SELECT cmp_ok((SELECT count(*)::int FROM regexp_matches(:'childout', 'ERROR:  42501', 'g')), '>=', 16,
@@ -401,7 +405,7 @@ SELECT is((SELECT array_agg(DISTINCT m[1])
 			 FROM regexp_matches(regexp_replace(:'childout', '^LOCATION:.*$', '', 'gn'),
 								 '(A-secret[^ ]*|(?<![.:0-9-])\m100[13456]\M)', 'g') m),
 	NULL, 'no error, DETAIL, HINT, CONTEXT or NOTICE of the second session names a value or key of ta');
-SELECT is(format('%s %s', h.snap('ta') = :'a_rows', h.hsnap('ta') = :'a_hist'), 'true true',
+SELECT is(format('%s %s', h.snap('ta') = :'a_rows', h.hsnap('ta') = :'a_hist'), 't t',
 	'ta''s rows and history are untouched by the second session');
 
 -- =====================================================================
