@@ -137,7 +137,7 @@ RESET ROLE;
 SELECT h.mark('t1');
 SELECT h.snap('ta') AS a_rows, h.hsnap('ta') AS a_hist, h.nhist('ta') AS a_nhist, h.dig('ta') AS a_dig \gset
 
-SELECT plan(68);
+SELECT plan(72);
 
 SELECT is(:'a_rows'::text, '1001=A-secret-changed 1003=A-secret-1003 1004=A-secret-1004 1005=A-secret-1005 1006=A-secret-1006',
 	'fixture: ta''s rows');
@@ -307,6 +307,45 @@ RESET ROLE;
 SELECT is(format('%s %s %s', h.snap('ta') = :'a_rows', h.hsnap('ta') = :'a_hist',
 				 (SELECT count(*) FROM tenant_iso.history_retention)),
 	't t 0', 'ta''s rows and history are untouched, no retention was set');
+
+-- The internal functions PUBLIC may execute (the public ones call them),
+-- called directly with ta's name: from tb's context and as a plain role.
+CREATE FUNCTION h.internal_rows(tenant text, mode text) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+	n bigint;
+BEGIN
+	EXECUTE pg_catalog.format('SELECT count(*) FROM %s', tenant_iso._history_source('app.orders', mode))
+		INTO n USING tenant, h.t('t0');
+	RETURN 'ok ' || n;
+EXCEPTION WHEN OTHERS THEN
+	RETURN 'ERROR ' || SQLSTATE;
+END
+$f$;
+CREATE FUNCTION h.internals(tenant text) RETURNS text[] LANGUAGE sql AS $f$
+	SELECT ARRAY[h.internal_rows($1, 'after'), h.internal_rows($1, 'deleted'), h.internal_rows($1, 'all'),
+				 h.try(format('SELECT tenant_iso._history_tenant(%L, %L, %L)', 'app.orders', $1, 'SELECT')),
+				 h.try(format('SELECT tenant_iso._history_horizon(%L, %L)', 'app.orders', $1)),
+				 h.try(format('SELECT * FROM tenant_iso._history_apply(%L, %L, %L, %L, NULL, %L, 0, 0, 0)',
+							  'app.orders', $1, 'after', h.t('t0'), 'write')),
+				 h.try(format('SELECT * FROM tenant_iso._history_apply(%L, %L, %L, %L, NULL, %L, 0, 0, 0)',
+							  'app.orders', $1, 'deleted', h.t('t0'), 'write')),
+				 h.try(format('SELECT * FROM tenant_iso._history_run(ARRAY[%L]::regclass[], %L, %L, %L, NULL, false)',
+							  'app.orders', $1, 'after', h.t('t0'))),
+				 h.try(format('SELECT * FROM tenant_iso._history_restore(ARRAY[%L]::regclass[], %L, %L, %L, NULL, false)',
+							  'app.orders', $1, 'after', h.t('t0')))]
+$f$;
+SET ROLE ah_b;
+SELECT is(h.internals('ta'), array_fill('ERROR 42501'::text, ARRAY[9]),
+	'tb member: the internal history functions called directly for ta (_history_rows in its 3 modes, _history_tenant, _history_horizon, _history_apply, _history_run, _history_restore) -> 42501');
+SELECT is(h.internal_rows(NULL, 'all'), 'ok 3', 'tb member: _history_rows() for its own tenant works (positive control)');
+RESET ROLE;
+SET ROLE ah_plain;
+SELECT is(h.internals('ta'), array_fill('ERROR 42501'::text, ARRAY[9]),
+	'plain role: the internal history functions called directly for ta -> 42501');
+RESET ROLE;
+SELECT is(format('%s %s', h.snap('ta') = :'a_rows', h.hsnap('ta') = :'a_hist'), 't t',
+	'ta''s rows and history are untouched by the direct calls');
 
 -- =====================================================================
 -- 6. as_of() with a forged tenant
