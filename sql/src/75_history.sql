@@ -188,7 +188,9 @@ BEGIN
 		acting := tenant;
 		admin := true;
 	END IF;
-	IF rel IS NOT NULL AND NOT pg_catalog.has_table_privilege(caller, rel, privs) THEN
+	IF rel IS NOT NULL AND EXISTS (
+			SELECT 1 FROM pg_catalog.regexp_split_to_table(privs, ',\s*') p
+			 WHERE NOT pg_catalog.has_table_privilege(caller, rel, p)) THEN
 		RAISE EXCEPTION 'permission denied for table %', rel
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = pg_catalog.format('Needs %s on the table.', privs);
@@ -205,7 +207,7 @@ GRANT EXECUTE ON FUNCTION tenant_iso._history_tenant(regclass, text, text) TO PU
  */
 CREATE FUNCTION tenant_iso._history_columns(rel regclass)
 	RETURNS TABLE (attnum int2, col name, typ text, generated boolean, identity_always boolean,
-				   in_key boolean, since timestamptz)
+				   in_key boolean, since timestamptz, old name)
 	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
@@ -214,14 +216,16 @@ AS $$
 		   a.attname OPERATOR(pg_catalog.=) ANY (h.key_columns)
 			   OR a.attname OPERATOR(pg_catalog.=) h.tenant_column,
 		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
-					  OPERATOR(pg_catalog.->>) 'since')::pg_catalog.timestamptz
+					  OPERATOR(pg_catalog.->>) 'since')::pg_catalog.timestamptz,
+		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
+					  OPERATOR(pg_catalog.->>) 'old')::pg_catalog.name
 	  FROM pg_catalog.pg_attribute a
 	  JOIN tenant_iso.history_tables h ON h.rel OPERATOR(pg_catalog.=) a.attrelid::pg_catalog.regclass
 	 WHERE a.attrelid OPERATOR(pg_catalog.=) _history_columns.rel AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
 	 ORDER BY a.attnum
 $$;
 COMMENT ON FUNCTION tenant_iso._history_columns(regclass) IS
-	'Internal: the columns of a history-enabled table, with what restores must know about each';
+	'Internal: the columns of a history-enabled table, with what restores must know about each (since: recorded from then on; old: the text column holding the values recorded before a type change)';
 GRANT EXECUTE ON FUNCTION tenant_iso._history_columns(regclass) TO PUBLIC;
 
 /*
@@ -254,14 +258,19 @@ BEGIN
 	IF t1 IS NULL THEN
 		RAISE EXCEPTION 'the time must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT pg_catalog.string_agg(
+	SELECT pg_catalog.string_agg(x.e, ', ' ORDER BY x.o) INTO cols FROM (
+		SELECT c.attnum AS o,
 			   CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute ha
 								  WHERE ha.attrelid OPERATOR(pg_catalog.=) h.hist
 									AND ha.attname OPERATOR(pg_catalog.=) c.col AND NOT ha.attisdropped
 									AND pg_catalog.format_type(ha.atttypid, ha.atttypmod) OPERATOR(pg_catalog.=) c.typ)
 					THEN pg_catalog.format('h.%I', c.col)
-					ELSE pg_catalog.format('NULL::%s', c.typ) END, ', ' ORDER BY c.attnum)
-	  INTO cols FROM tenant_iso._history_columns(rel) c;
+					ELSE pg_catalog.format('NULL::%s', c.typ) END AS e
+		  FROM tenant_iso._history_columns(rel) c
+		UNION ALL
+		-- values recorded before a type change, as text (output functions only)
+		SELECT 10000 OPERATOR(pg_catalog.+) c.attnum, pg_catalog.format('h.%I', c.old)
+		  FROM tenant_iso._history_columns(rel) c WHERE c.old IS NOT NULL) x;
 	SELECT pg_catalog.string_agg(pg_catalog.format('h.%I', x), ', ' ORDER BY o)
 	  INTO keys FROM pg_catalog.unnest(h.tenant_column OPERATOR(pg_catalog.||) h.key_columns) WITH ORDINALITY AS u(x, o);
 	IF key IS NOT NULL THEN
@@ -320,12 +329,44 @@ AS $$
 	SELECT pg_catalog.format(
 		'tenant_iso._history_rows(%L::pg_catalog.regclass, $1, %L, $2%s) AS h(%s, op "char", valid_from timestamptz, valid_to timestamptz, xid xid8)',
 		rel::pg_catalog.text, mode, CASE WHEN key THEN ', $3' ELSE '' END,
-		pg_catalog.string_agg(pg_catalog.format('%I %s', c.col, c.typ), ', ' ORDER BY c.attnum))
-	  FROM tenant_iso._history_columns(rel) c
+		(SELECT pg_catalog.string_agg(x.e, ', ' ORDER BY x.o) FROM (
+			SELECT c.attnum AS o, pg_catalog.format('%I %s', c.col, c.typ) AS e FROM tenant_iso._history_columns(rel) c
+			UNION ALL
+			SELECT 10000 OPERATOR(pg_catalog.+) c.attnum, pg_catalog.format('%I text', c.old)
+			  FROM tenant_iso._history_columns(rel) c WHERE c.old IS NOT NULL) x))
 $$;
 COMMENT ON FUNCTION tenant_iso._history_source(regclass, text, boolean) IS
 	'Internal: the FROM item that reads a table''s history with its column definition list';
 GRANT EXECUTE ON FUNCTION tenant_iso._history_source(regclass, text, boolean) TO PUBLIC;
+
+/*
+ * The value a restore writes into column col from history row h: the
+ * recorded value, or for an image recorded before the column was added its
+ * default (NULL when as_of shows it: with_default false), or before a type
+ * change the recorded text converted to the new type (as the caller).
+ */
+CREATE FUNCTION tenant_iso._history_value(rel regclass, col name, with_default boolean) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN c.since IS NULL THEN pg_catalog.format('h.%I', c.col)
+		WHEN c.old IS NOT NULL THEN
+			pg_catalog.format('CASE WHEN coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN h.%I::%s ELSE h.%I END',
+							  c.since, c.old, c.typ, c.col)
+		ELSE
+			pg_catalog.format('CASE WHEN coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN (%s)::%s ELSE h.%I END',
+							  c.since,
+							  CASE WHEN with_default THEN coalesce(
+								  (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad
+									WHERE ad.adrelid OPERATOR(pg_catalog.=) _history_value.rel
+									  AND ad.adnum OPERATOR(pg_catalog.=) c.attnum), 'NULL') ELSE 'NULL' END,
+							  c.typ, c.col)
+		END
+	  FROM tenant_iso._history_columns(rel) c WHERE c.col OPERATOR(pg_catalog.=) _history_value.col
+$$;
+COMMENT ON FUNCTION tenant_iso._history_value(regclass, name, boolean) IS
+	'Internal: the SQL expression for the value a restore (or as_of) takes for one column from a history row h';
 
 /* The oldest time a rewind of the tenant's rows of a table can go back to. */
 CREATE FUNCTION tenant_iso._history_horizon(rel regclass, tenant text) RETURNS timestamptz
@@ -393,30 +434,17 @@ BEGIN
 	h := tenant_iso._history_reg(rel);
 	match := tenant_iso._history_key_match(rel, 'c', 'h');
 	tc := pg_catalog.format('c.%I OPERATOR(pg_catalog.=) $1', h.tenant_column);
-	-- a column added after an image was recorded takes its default
+	-- a column added after an image was recorded takes its default; one
+	-- whose type changed since, the recorded value converted
 	SELECT pg_catalog.string_agg(pg_catalog.format('%I', c.col), ', ' ORDER BY c.attnum),
-		   pg_catalog.string_agg(
-			   CASE WHEN c.since IS NOT NULL AND d.expr IS NOT NULL
-					THEN pg_catalog.format('CASE WHEN h.valid_to OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN (%s)::%s ELSE h.%I END',
-										   c.since, d.expr, c.typ, c.col)
-					ELSE pg_catalog.format('h.%I', c.col) END, ', ' ORDER BY c.attnum)
+		   pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, true), ', ' ORDER BY c.attnum)
 	  INTO ins_cols, ins_vals
 	  FROM tenant_iso._history_columns(rel) c
-	  LEFT JOIN LATERAL (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS expr
-						   FROM pg_catalog.pg_attrdef ad
-						  WHERE ad.adrelid OPERATOR(pg_catalog.=) rel AND ad.adnum OPERATOR(pg_catalog.=) c.attnum) d ON true
 	 WHERE NOT c.generated;
-	SELECT pg_catalog.string_agg(
-			   pg_catalog.format('%I = %s', c.col,
-								 CASE WHEN c.since IS NOT NULL
-									  THEN pg_catalog.format('CASE WHEN h.valid_to OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN c.%I ELSE h.%I END',
-															 c.since, c.col, c.col)
-									  ELSE pg_catalog.format('h.%I', c.col) END), ', ' ORDER BY c.attnum),
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I = %s', c.col, tenant_iso._history_value(rel, c.col, true)),
+								 ', ' ORDER BY c.attnum),
 		   pg_catalog.string_agg(pg_catalog.format('c.%I', c.col), ', ' ORDER BY c.attnum),
-		   pg_catalog.string_agg(CASE WHEN c.since IS NOT NULL
-									  THEN pg_catalog.format('CASE WHEN h.valid_to OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN c.%I ELSE h.%I END',
-															 c.since, c.col, c.col)
-									  ELSE pg_catalog.format('h.%I', c.col) END, ', ' ORDER BY c.attnum)
+		   pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, true), ', ' ORDER BY c.attnum)
 	  INTO upd_set, cmp_c, cmp_h
 	  FROM tenant_iso._history_columns(rel) c
 	 WHERE NOT c.generated AND NOT c.in_key AND NOT c.identity_always;
@@ -429,7 +457,7 @@ BEGIN
 			USING acting, t1, key;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		inserted := inserted + n;
-		IF upd_set IS NOT NULL THEN
+		IF upd_set IS NOT NULL AND mode OPERATOR(pg_catalog.=) 'after' THEN
 			EXECUTE pg_catalog.format(
 				'UPDATE %s AS c SET %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND %s AND %s'
 				' AND ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text',
@@ -572,7 +600,8 @@ BEGIN
 	END IF;
 	SELECT * INTO who FROM tenant_iso._history_tenant(NULL, tenant, 'SELECT');
 	FOREACH r IN ARRAY coalesce(rels, '{}') LOOP
-		PERFORM tenant_iso._history_tenant(r, tenant, 'SELECT, INSERT, UPDATE, DELETE');
+		PERFORM tenant_iso._history_tenant(r, tenant,
+			CASE WHEN mode OPERATOR(pg_catalog.=) 'deleted' THEN 'SELECT, INSERT' ELSE 'SELECT, INSERT, UPDATE, DELETE' END);
 		IF mode OPERATOR(pg_catalog.=) 'after' THEN
 			PERFORM tenant_iso._history_check_at(r, who.acting, t1);
 		ELSIF t1 IS NULL THEN
@@ -735,7 +764,7 @@ BEGIN
 		' UNION ALL SELECT %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I''',
 		(SELECT pg_catalog.string_agg(pg_catalog.format('c.%I', c.col), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
 		rel, tc, tenant_iso._history_source(rel, 'after'), tenant_iso._history_key_match(rel, 'c', 'h'),
-		(SELECT pg_catalog.string_agg(pg_catalog.format('h.%I', c.col), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
+		(SELECT pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, false), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
 		tenant_iso._history_source(rel, 'after'))
 		USING who.acting, at;
 	IF who.admin THEN
@@ -819,11 +848,17 @@ REVOKE ALL ON FUNCTION tenant_iso._history_truncate_triggers(regclass, boolean) 
 
 /*
  * Keep a history table's columns in step with its table (ALTER TABLE):
- * a new column is added (older images restore with its default), a
- * renamed one is renamed, a dropped one is set aside as
- * "<name>@dropped<attnum>", and a column whose type changed is converted
- * when both types are built in (the cast then runs no user code), else set
- * aside as "<name>@retyped<attnum>" and added anew.
+ *   - ADD COLUMN adds it; older images restore with the column's default;
+ *   - RENAME COLUMN renames it;
+ *   - DROP COLUMN sets it aside as "<name>@dropped<attnum>" (restores ignore it);
+ *   - ALTER COLUMN TYPE moves the values recorded so far, as text (their
+ *     type's output function: no cast runs here), into "<name>@old" and
+ *     starts the column anew in the new type; restores convert the old text
+ *     to the new type as the caller, and fail whole if a value does not
+ *     convert.  The tenant and primary key columns cannot change type while
+ *     history is enabled (0A000).
+ * The map in history_tables.columns (attnum -> name, since, old) is how a
+ * rename is told from a drop and an add.
  */
 CREATE FUNCTION tenant_iso._history_sync(rel regclass) RETURNS void
 	LANGUAGE plpgsql
@@ -834,6 +869,7 @@ DECLARE
 	a record;
 	m jsonb;
 	old name;
+	oldcol name;
 	htyp text;
 	cols jsonb := '{}';
 	k text;
@@ -847,14 +883,19 @@ BEGIN
 		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute x
 						WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.=) k::pg_catalog.int2
 						  AND NOT x.attisdropped) THEN
-			EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist,
-									  h.columns OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.->>) 'name',
-									  pg_catalog.left((h.columns OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.->>) 'name'), 40)
+			m := h.columns OPERATOR(pg_catalog.->) k;
+			EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'name',
+									  pg_catalog.left(m OPERATOR(pg_catalog.->>) 'name', 40)
 									  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k);
+			IF m OPERATOR(pg_catalog.?) 'old' THEN
+				EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'old',
+										  pg_catalog.left(m OPERATOR(pg_catalog.->>) 'name', 40)
+										  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k
+										  OPERATOR(pg_catalog.||) '@old');
+			END IF;
 		END IF;
 	END LOOP;
-	FOR a IN SELECT x.attnum, x.attname, x.atttypid, pg_catalog.format_type(x.atttypid, x.atttypmod) AS typ,
-					x.attcollation
+	FOR a IN SELECT x.attnum, x.attname, pg_catalog.format_type(x.atttypid, x.atttypmod) AS typ
 			   FROM pg_catalog.pg_attribute x
 			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped
 			  ORDER BY x.attnum LOOP
@@ -867,29 +908,31 @@ BEGIN
 			IF old OPERATOR(pg_catalog.<>) a.attname THEN
 				EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, old, a.attname);
 				m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('name', a.attname);
+				IF m OPERATOR(pg_catalog.?) 'old' THEN
+					oldcol := pg_catalog.left(a.attname, 40) OPERATOR(pg_catalog.||) '@old';
+					EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'old', oldcol);
+					m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('old', oldcol);
+				END IF;
 			END IF;
 			SELECT pg_catalog.format_type(x.atttypid, x.atttypmod) INTO htyp
 			  FROM pg_catalog.pg_attribute x
-			 WHERE x.attrelid OPERATOR(pg_catalog.=) h.hist AND x.attname OPERATOR(pg_catalog.=) a.attname;
+			 WHERE x.attrelid OPERATOR(pg_catalog.=) h.hist AND x.attname OPERATOR(pg_catalog.=) a.attname
+			   AND NOT x.attisdropped;
 			IF htyp OPERATOR(pg_catalog.<>) a.typ THEN
-				IF a.atttypid OPERATOR(pg_catalog.<) 10000 AND (SELECT x.atttypid FROM pg_catalog.pg_attribute x
-						WHERE x.attrelid OPERATOR(pg_catalog.=) h.hist AND x.attname OPERATOR(pg_catalog.=) a.attname)
-						OPERATOR(pg_catalog.<) 10000 THEN
-					BEGIN
-						EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %I::%s',
-												  h.hist, a.attname, a.typ, a.attname, a.typ);
-						htyp := a.typ;
-					EXCEPTION WHEN OTHERS THEN
-						NULL;
-					END;
+				IF a.attname OPERATOR(pg_catalog.=) h.tenant_column OR a.attname OPERATOR(pg_catalog.=) ANY (h.key_columns) THEN
+					RAISE EXCEPTION 'cannot change the type of column "%" of %: history matches rows by it', a.attname, rel
+						USING ERRCODE = 'feature_not_supported',
+							  HINT = 'Call tenant_iso.disable_history() first, and enable_history() again afterwards.';
 				END IF;
-				IF htyp OPERATOR(pg_catalog.<>) a.typ THEN
-					EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, a.attname,
-											  pg_catalog.left(a.attname, 40) OPERATOR(pg_catalog.||) '@retyped'
-											  OPERATOR(pg_catalog.||) a.attnum::pg_catalog.text);
-					EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.hist, a.attname, a.typ);
-					m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('since', pg_catalog.clock_timestamp());
+				oldcol := coalesce(m OPERATOR(pg_catalog.->>) 'old', pg_catalog.left(a.attname, 40) OPERATOR(pg_catalog.||) '@old');
+				IF NOT m OPERATOR(pg_catalog.?) 'old' THEN
+					EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I text', h.hist, oldcol);
 				END IF;
+				EXECUTE pg_catalog.format('UPDATE %s SET %I = pg_catalog.format(''%%s'', %I) WHERE %I IS NOT NULL AND %I IS NULL',
+										  h.hist, oldcol, a.attname, a.attname, oldcol);
+				EXECUTE pg_catalog.format('ALTER TABLE %s DROP COLUMN %I', h.hist, a.attname);
+				EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.hist, a.attname, a.typ);
+				m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('since', pg_catalog.clock_timestamp(), 'old', oldcol);
 			END IF;
 		END IF;
 		cols := cols OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(a.attnum::pg_catalog.text, m);
@@ -932,6 +975,47 @@ COMMENT ON FUNCTION tenant_iso._history_on_ddl() IS
 CREATE EVENT TRIGGER tenant_iso_history_ddl ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
 	EXECUTE FUNCTION tenant_iso._history_on_ddl();
+
+/*
+ * DROP TABLE of a history-enabled table drops its history with it (a kept
+ * orphan would escape shred_tenant()); a dropped history table takes the
+ * table's history triggers and registration with it.
+ */
+CREATE FUNCTION tenant_iso._history_on_drop() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	dropped oid[];
+	h tenant_iso.history_tables%ROWTYPE;
+BEGIN
+	SELECT pg_catalog.array_agg(d.objid) INTO dropped FROM pg_catalog.pg_event_trigger_dropped_objects() d
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND d.objsubid OPERATOR(pg_catalog.=) 0;
+	IF dropped IS NULL THEN
+		RETURN;
+	END IF;
+	FOR h IN SELECT * FROM tenant_iso.history_tables x
+			  WHERE x.rel::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
+				 OR x.hist::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped) LOOP
+		DELETE FROM tenant_iso.history_tables x WHERE x.rel OPERATOR(pg_catalog.=) h.rel;
+		DELETE FROM tenant_iso.protected x WHERE x.rel OPERATOR(pg_catalog.=) h.hist;
+		IF h.rel::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped) THEN
+			IF NOT h.hist::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped) THEN
+				EXECUTE pg_catalog.format('DROP TABLE %s', h.hist);
+			END IF;
+		ELSE
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_history ON %s', h.rel);
+			PERFORM tenant_iso._history_truncate_triggers(h.rel, false);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._history_on_drop() FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._history_on_drop() IS
+	'Internal: event trigger that drops the history of a dropped table, and the history triggers of a table whose history table was dropped';
+CREATE EVENT TRIGGER tenant_iso_history_forget ON sql_drop
+	EXECUTE FUNCTION tenant_iso._history_on_drop();
 
 CREATE FUNCTION tenant_iso.enable_history(rel regclass, retention interval DEFAULT NULL) RETURNS regclass
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -1124,6 +1208,12 @@ DECLARE
 BEGIN
 	IF older_than OPERATOR(pg_catalog.<) interval '0' THEN
 		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT su AND only_tenant IS NULL AND EXISTS (SELECT 1 FROM tenant_iso.history_tables)
+	   AND NOT EXISTS (SELECT 1 FROM tenant_iso.history_tables x JOIN pg_catalog.pg_class c
+						   ON c.oid OPERATOR(pg_catalog.=) x.rel::pg_catalog.oid
+						WHERE pg_catalog.pg_has_role(tenant_iso._caller(), c.relowner, 'USAGE')) THEN
+		RAISE EXCEPTION 'must be superuser or own a history-enabled table' USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	FOR h IN SELECT * FROM tenant_iso.history_tables x ORDER BY x.rel::pg_catalog.text LOOP
 		CONTINUE WHEN NOT su AND only_tenant IS NULL AND NOT pg_catalog.pg_has_role(tenant_iso._caller(),
