@@ -137,7 +137,7 @@ RESET ROLE;
 SELECT h.mark('t1');
 SELECT h.snap('ta') AS a_rows, h.hsnap('ta') AS a_hist, h.nhist('ta') AS a_nhist, h.dig('ta') AS a_dig \gset
 
-SELECT plan(72);
+SELECT plan(73);
 
 SELECT is(:'a_rows'::text, '1001=A-secret-changed 1003=A-secret-1003 1004=A-secret-1004 1005=A-secret-1005 1006=A-secret-1006',
 	'fixture: ta''s rows');
@@ -196,6 +196,14 @@ SELECT throws_ok($$SELECT * FROM tenant_iso.restore_tenant(h.t('t0'))$$, '42501'
 SELECT throws_ok($$SELECT * FROM tenant_iso.undelete('app.orders', h.t('t0'))$$, '42501', NULL,
 	'SELECT-only member: undelete() -> 42501');
 RESET ROLE;
+GRANT INSERT ON app.orders TO ah_bro;
+SET ROLE ah_bro;
+SELECT is(ARRAY[h.try($$SELECT * FROM tenant_iso.undelete('app.orders', h.t('t0')) WHERE inserted = 1$$),
+				h.try($$SELECT * FROM tenant_iso.restore_rows('app.orders', h.t('t0'))$$)],
+	ARRAY['ok 1', 'ERROR 42501'],
+	'member with SELECT and INSERT: undelete() works (positive control), restore_rows() still -> 42501');
+RESET ROLE;
+REVOKE INSERT ON app.orders FROM ah_bro;
 REVOKE SELECT ON app.orders FROM ah_bro;
 SET ROLE ah_bro;
 SELECT is(ARRAY[h.rows($$SELECT * FROM tenant_iso.history('app.orders', h.t('t0'))$$),

@@ -204,7 +204,7 @@ CREATE TABLE pt_lo PARTITION OF pt FOR VALUES FROM (0) TO (100);
 CREATE TABLE pt_mid PARTITION OF pt FOR VALUES FROM (100) TO (200);
 SELECT tenant_iso.protect('pt') \g /dev/null
 
-SELECT plan(159);
+SELECT plan(160);
 
 -- =====================================================================
 -- 1. enable_history(): refusals
@@ -950,6 +950,10 @@ SELECT is(h.cnt(:'kept'), :nh_gen::bigint, 'no trigger writes to the kept table 
 SELECT is((SELECT count(*)::int FROM tenant_iso.history_tables WHERE rel = 'gen'::regclass), 0,
 	'disable_history(keep => true) unregisters the table');
 SELECT throws_ok($$SELECT tenant_iso.disable_history('gen')$$, '42704', NULL, 'disable_history() twice: 42704');
+DROP TABLE pa;
+SELECT is(format('%s %s', to_regclass('tenant_iso_history."public.pa"') IS NULL,
+				 (SELECT count(*) FROM tenant_iso.history_tables WHERE hist::text LIKE '%public.pa%')),
+	't 0', 'DROP TABLE of a history-enabled table drops its history table and registry row');
 
 SELECT * FROM finish();
 
