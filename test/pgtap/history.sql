@@ -204,7 +204,7 @@ CREATE TABLE pt_lo PARTITION OF pt FOR VALUES FROM (0) TO (100);
 CREATE TABLE pt_mid PARTITION OF pt FOR VALUES FROM (100) TO (200);
 SELECT tenant_iso.protect('pt') \g /dev/null
 
-SELECT plan(160);
+SELECT plan(163);
 
 -- =====================================================================
 -- 1. enable_history(): refusals
@@ -378,6 +378,14 @@ SELECT is((SELECT format('%s %s', d.image->>'v', d.valid_from = i.valid_from)
 			WHERE d.op = 'D' AND d.key->>'id' = '2' AND i.op = 'I' AND i.key = d.key),
 	'a2 t', 'history(): the D image is the deleted row, valid_from its insert''s time');
 SELECT is(h.ops('items', 'c4'), 'none', 'history(): nothing since c4');
+-- the event time is the change's clock_timestamp(), not the commit's
+BEGIN;
+UPDATE items SET v = v WHERE id = 1;
+SELECT h.mark('c5');
+SELECT pg_sleep(0.05);
+COMMIT;
+SELECT is((SELECT format('%s %s', count(*), bool_and(x.changed_at < h.t('c5'))) FROM tenant_iso.history('items', h.t('c4')) x),
+	'1 t', 'history(): the event time is the time of the change, not of the commit (even a no-op UPDATE is an event)');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM tenant_iso_history."public.items" WHERE op = 'I' AND (v IS NOT NULL OR n IS NOT NULL)), 0,
 	'an I marker stores only the tenant and primary key columns');
@@ -397,8 +405,8 @@ SET ROLE hi_pool;
 SELECT tenant_iso.set_tenant('hb') \g /dev/null
 SELECT is(h.ops('items', 'c0'), 'I1', 'history() by a pool in hb''s context: hb''s event');
 SELECT tenant_iso.set_tenant('ha') \g /dev/null
-SELECT is((SELECT count(*)::int FROM tenant_iso.history('items', h.t('c0'))), 7,
-	'history() by a pool in ha''s context: ha''s 7 events');
+SELECT is((SELECT count(*)::int FROM tenant_iso.history('items', h.t('c0'))), 8,
+	'history() by a pool in ha''s context: ha''s 8 events');
 SELECT tenant_iso.reset_tenant() \g /dev/null
 RESET ROLE;
 
@@ -484,6 +492,13 @@ SELECT h.rows($$SELECT id, v, n FROM acct WHERE tenant_id = 'ha'$$) AS s3, h.row
 
 SELECT is(:'s1'::text, '(1,v1,1) (2,v2,2) (3,v3,3) (4,v4,4) (5,v5,5)', 'fixture: ha''s rows at e1');
 SELECT is(:'s3'::text, '(2,v2,20) (4,v4,42) (5,v5,5) (6,v6x,6) (8,v8,8)', 'fixture: ha''s rows at e3');
+SELECT is((SELECT format('%s %s', x.valid_from IS NULL, x.valid_to = x.changed_at)
+			 FROM tenant_iso.history('acct', h.t('e1'), 'hb') x WHERE x.op = 'U'),
+	't t', 'history(): the U image of a row that predates enable_history() has valid_from NULL');
+SELECT is((SELECT count(*)::int FROM tenant_iso.history('acct', h.t('e1'), 'ha') n, tenant_iso.history('acct', h.t('e1'), 'ha') o
+			WHERE n.op = 'U' AND o.op = 'U' AND n.key = o.key AND n.key->>'id' = '4'
+			  AND n.changed_at > o.changed_at AND n.valid_from = o.valid_to), 1,
+	'history(): the second U image of a key is valid from the time of the first change');
 SET ROLE hi_a;
 SELECT is(h.rows($$SELECT t.id, t.v, t.n FROM tenant_iso.as_of('acct', h.t('e1')) AS t(tenant_id text, id int, v text, n int)$$),
 	:'s1', 'as_of(e1): ha''s rows as they were at e1');
