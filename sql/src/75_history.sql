@@ -872,34 +872,61 @@ DECLARE
 	oldcol name;
 	htyp text;
 	cols jsonb := '{}';
+	taken jsonb := '{}';	-- map entry (old attnum) -> attnum of the column it is now
 	k text;
 BEGIN
 	SELECT * INTO h FROM tenant_iso.history_tables x WHERE x.rel OPERATOR(pg_catalog.=) _history_sync.rel;
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
+	/*
+	 * Match each column of the table with an entry of the map: same attnum
+	 * and name; else the same name under another attnum (pg_dump renumbers
+	 * the columns that follow a dropped one); else the same attnum under a
+	 * name no column has any more (a rename).  Unmatched entries were
+	 * dropped, unmatched columns added.
+	 */
+	FOR a IN SELECT x.attnum, x.attname FROM pg_catalog.pg_attribute x
+			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped LOOP
+		SELECT e.key INTO k FROM pg_catalog.jsonb_each(h.columns) e
+		 WHERE NOT (taken OPERATOR(pg_catalog.?) e.key)
+		   AND e.value OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) a.attname
+		 ORDER BY e.key OPERATOR(pg_catalog.<>) a.attnum::pg_catalog.text LIMIT 1;
+		IF FOUND THEN
+			taken := taken OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(k, a.attnum);
+		END IF;
+	END LOOP;
+	FOR a IN SELECT x.attnum, x.attname FROM pg_catalog.pg_attribute x
+			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped
+				AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_each(taken) t
+								 WHERE t.value::pg_catalog.int2 OPERATOR(pg_catalog.=) x.attnum) LOOP
+		k := a.attnum::pg_catalog.text;
+		IF h.columns OPERATOR(pg_catalog.?) k AND NOT (taken OPERATOR(pg_catalog.?) k)
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute x
+							WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND NOT x.attisdropped
+							  AND x.attname OPERATOR(pg_catalog.=) (h.columns OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.->>) 'name')) THEN
+			taken := taken OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(k, a.attnum);
+		END IF;
+	END LOOP;
 	-- dropped columns first, so that their names are free
-	FOR k IN SELECT * FROM pg_catalog.jsonb_object_keys(h.columns) LOOP
-		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute x
-						WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.=) k::pg_catalog.int2
-						  AND NOT x.attisdropped) THEN
-			m := h.columns OPERATOR(pg_catalog.->) k;
-			EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'name',
+	FOR k IN SELECT e.key FROM pg_catalog.jsonb_each(h.columns) e WHERE NOT (taken OPERATOR(pg_catalog.?) e.key) LOOP
+		m := h.columns OPERATOR(pg_catalog.->) k;
+		EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'name',
+								  pg_catalog.left(m OPERATOR(pg_catalog.->>) 'name', 40)
+								  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k);
+		IF m OPERATOR(pg_catalog.?) 'old' THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'old',
 									  pg_catalog.left(m OPERATOR(pg_catalog.->>) 'name', 40)
-									  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k);
-			IF m OPERATOR(pg_catalog.?) 'old' THEN
-				EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'old',
-										  pg_catalog.left(m OPERATOR(pg_catalog.->>) 'name', 40)
-										  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k
-										  OPERATOR(pg_catalog.||) '@old');
-			END IF;
+									  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k
+									  OPERATOR(pg_catalog.||) '@old');
 		END IF;
 	END LOOP;
 	FOR a IN SELECT x.attnum, x.attname, pg_catalog.format_type(x.atttypid, x.atttypmod) AS typ
 			   FROM pg_catalog.pg_attribute x
 			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped
 			  ORDER BY x.attnum LOOP
-		m := h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text;
+		SELECT h.columns OPERATOR(pg_catalog.->) t.key INTO m FROM pg_catalog.jsonb_each(taken) t
+		 WHERE t.value::pg_catalog.int2 OPERATOR(pg_catalog.=) a.attnum;
 		IF m IS NULL THEN
 			EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.hist, a.attname, a.typ);
 			m := pg_catalog.jsonb_build_object('name', a.attname, 'since', pg_catalog.clock_timestamp());
