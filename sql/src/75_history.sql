@@ -458,11 +458,36 @@ BEGIN
 		GET DIAGNOSTICS n = ROW_COUNT;
 		inserted := inserted + n;
 		IF upd_set IS NOT NULL AND mode OPERATOR(pg_catalog.=) 'after' THEN
-			EXECUTE pg_catalog.format(
-				'UPDATE %s AS c SET %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND %s AND %s'
-				' AND ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text',
-				rel, upd_set, src, tc, match, cmp_c, cmp_h)
-				USING acting, t1, key;
+			BEGIN
+				EXECUTE pg_catalog.format(
+					'UPDATE %s AS c SET %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND %s AND %s'
+					' AND ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text',
+					rel, upd_set, src, tc, match, cmp_c, cmp_h)
+					USING acting, t1, key;
+			EXCEPTION WHEN unique_violation THEN
+				/*
+				 * Rows that trade unique values (a swap) collide half way
+				 * through an UPDATE, whose unique checks are per row.  When
+				 * no foreign key points at the table (whose ON DELETE
+				 * action could fire), they are deleted and re-inserted in
+				 * one statement instead: the re-inserts do not collide with
+				 * the rows that statement deleted.
+				 */
+				IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+							WHERE f.contype OPERATOR(pg_catalog.=) 'f'
+							  AND f.confrelid OPERATOR(pg_catalog.=) ANY (
+								  SELECT t.relid FROM pg_catalog.pg_partition_tree(rel) t)) THEN
+					RAISE;
+				END IF;
+				EXECUTE pg_catalog.format(
+					'WITH d AS (DELETE FROM %s AS c USING %s WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND %s AND %s'
+					' AND ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text RETURNING c.*)'
+					' INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s JOIN d ON %s'
+					' WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.>=) 0',
+					rel, src, tc, match, cmp_c, cmp_h,
+					rel, ins_cols, ins_vals, src, tenant_iso._history_key_match(rel, 'd', 'h'))
+					USING acting, t1, key;
+			END;
 			GET DIAGNOSTICS n = ROW_COUNT;
 			updated := updated + n;
 		END IF;
