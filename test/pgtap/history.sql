@@ -204,7 +204,7 @@ CREATE TABLE pt_lo PARTITION OF pt FOR VALUES FROM (0) TO (100);
 CREATE TABLE pt_mid PARTITION OF pt FOR VALUES FROM (100) TO (200);
 SELECT tenant_iso.protect('pt') \g /dev/null
 
-SELECT plan(163);
+SELECT plan(164);
 
 -- =====================================================================
 -- 1. enable_history(): refusals
@@ -749,6 +749,7 @@ SELECT is(h.nhist('uq'), (:nh_i + 2)::bigint, 'the failed restores left no histo
 -- values were swapped since (a row-by-row UPDATE would collide on the way).
 CREATE TABLE sw (tenant_id text NOT NULL, id int NOT NULL, email text, PRIMARY KEY (tenant_id, id), UNIQUE (tenant_id, email));
 SELECT tenant_iso.protect('sw') \g /dev/null
+SELECT tenant_iso.track('sw') \g /dev/null
 SELECT tenant_iso.enable_history('sw') \g /dev/null
 GRANT SELECT, INSERT, UPDATE, DELETE ON sw TO hi_a;
 SET ROLE hi_a;
@@ -763,6 +764,7 @@ SELECT is(h.rows($$SELECT * FROM tenant_iso.restore_rows('sw', h.t('i3'))$$), '(
 	'restore_rows() to a time before two rows swapped their unique values: 2 updated');
 SELECT is(h.rows('SELECT id, email FROM sw'), '(1,x@e.example) (2,y@e.example)', 'the rows are as at i3');
 RESET ROLE;
+SELECT is(h.v('sw'), 'ha:2:ok', 'verify() is clean after the rewind of the swap');
 
 -- =====================================================================
 -- 10. Schema changes: ADD, DROP, RENAME COLUMN, a type change
