@@ -871,33 +871,33 @@ SELECT is(h.rows('SELECT tenant_id, id, v FROM tr'), '(ha,1,t1) (ha,2,t2)', 'ha'
 -- =====================================================================
 -- 12. Retention and purge_history(), per tenant
 -- =====================================================================
--- pa: the default retention (30 days); pb: enable_history(..., '1 second').
--- hd: override 1 second; he: none; hf: override 1 hour.
+-- pa: the default retention (30 days); pb: enable_history(..., '3 seconds').
+-- hd: override 3 seconds; he: none; hf: override 1 hour.
 CREATE TABLE pa (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id));
 CREATE TABLE pb (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id));
 SELECT tenant_iso.protect('pa') \g /dev/null
 SELECT tenant_iso.protect('pb') \g /dev/null
 SELECT tenant_iso.enable_history('pa') \g /dev/null
-SELECT tenant_iso.enable_history('pb', '1 second') \g /dev/null
-SELECT tenant_iso.set_history_retention('hd', '1 second') \g /dev/null
+SELECT tenant_iso.enable_history('pb', '3 seconds') \g /dev/null
+SELECT tenant_iso.set_history_retention('hd', '3 seconds') \g /dev/null
 SELECT tenant_iso.set_history_retention('hf', '1 hour') \g /dev/null
 SELECT is((SELECT string_agg(tenant_id || '=' || retention, ' ' ORDER BY tenant_id) FROM tenant_iso.history_retention),
-	'hd=00:00:01 hf=01:00:00', 'set_history_retention() stored the two overrides');
-SELECT is((SELECT retention::text FROM tenant_iso.history_tables WHERE rel = 'pb'::regclass), '00:00:01',
-	'enable_history(pb, ''1 second'') stored the table''s retention');
+	'hd=00:00:03 hf=01:00:00', 'set_history_retention() stored the two overrides');
+SELECT is((SELECT retention::text FROM tenant_iso.history_tables WHERE rel = 'pb'::regclass), '00:00:03',
+	'enable_history(pb, ''3 seconds'') stored the table''s retention');
 INSERT INTO pa SELECT t, i, 'old' FROM unnest(ARRAY['hd', 'he', 'hf']) t, generate_series(1, 2) i;
 INSERT INTO pb SELECT t, i, 'old' FROM unnest(ARRAY['hd', 'he', 'hf']) t, generate_series(1, 2) i;
 UPDATE pa SET v = 'old2' WHERE id = 1;
 UPDATE pb SET v = 'old2' WHERE id = 1;
 SELECT h.mark('n1');
-SELECT pg_sleep(1.5);
+SELECT pg_sleep(4);
 INSERT INTO pa SELECT t, 3, 'new' FROM unnest(ARRAY['hd', 'he', 'hf']) t;
 INSERT INTO pb SELECT t, 3, 'new' FROM unnest(ARRAY['hd', 'he', 'hf']) t;
 SELECT is(format('%s %s %s / %s %s %s', h.nhist('pa', 'hd'), h.nhist('pa', 'he'), h.nhist('pa', 'hf'),
 				 h.nhist('pb', 'hd'), h.nhist('pb', 'he'), h.nhist('pb', 'hf')),
 	'4 4 4 / 4 4 4', 'fixture: 3 old events (2 I, 1 U) and 1 new per tenant and table');
 SELECT throws_ok($$SELECT * FROM tenant_iso.restore_rows('pa', h.t('n1'), tenant => 'hd')$$, '22023', NULL,
-	'restore_rows() further back than the tenant''s retention (hd: 1 second): 22023');
+	'restore_rows() further back than the tenant''s retention (hd: 3 seconds): 22023');
 SELECT is(h.rows($$SELECT * FROM tenant_iso.restore_rows('pa', h.t('n1'), true, 'he')$$), '(pa,0,0,1)',
 	'the same point in time is within he''s retention (30 days): a dry run works');
 SET ROLE hi_a;
