@@ -209,12 +209,13 @@ build_layout(Relation rel, HistLayout *e)
 			AttrNumber	s = attnum_of(rel, n);
 
 			/*
-			 * A value is copied only into a column of the same type: the
-			 * DDL event trigger keeps the types in step, and a write of the
-			 * table never fails for its history's sake.
+			 * A value is copied only into a column of the same type (a
+			 * domain's base type: history stores no domain): the DDL event
+			 * trigger keeps the types in step, and a write of the table
+			 * never fails for its history's sake.
 			 */
 			if (s != InvalidAttrNumber &&
-				TupleDescAttr(RelationGetDescr(rel), s - 1)->atttypid == a->atttypid)
+				getBaseType(TupleDescAttr(RelationGetDescr(rel), s - 1)->atttypid) == a->atttypid)
 				e->src[i] = s;
 		}
 	}

@@ -30,10 +30,11 @@ CREATE TABLE tenant_iso.history_tables (
 	key_columns name[] NOT NULL,
 	retention interval CHECK (retention > interval '0'),
 	enabled_at timestamptz NOT NULL DEFAULT now(),
-	columns jsonb NOT NULL DEFAULT '{}'
+	columns jsonb NOT NULL DEFAULT '{}',
+	purged jsonb NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE tenant_iso.history_tables IS
-	'History-enabled tables: their history table, tenant and primary key columns, retention, and the column map (attnum -> history column, and since when it is recorded)';
+	'History-enabled tables: their history table, tenant and primary key columns, retention, the column map (attnum -> history column, and since when it is recorded), and per tenant the time before which purge removed history';
 SELECT pg_catalog.pg_extension_config_dump('tenant_iso.history_tables', '');
 
 CREATE TABLE tenant_iso.history_retention (
@@ -73,6 +74,20 @@ END
 $$;
 COMMENT ON FUNCTION tenant_iso._history_reg(regclass) IS
 	'Internal: the history_tables row of a table (42704 when it has no history)';
+
+/* The type of a history-enabled table's tenant column, as SQL. */
+CREATE FUNCTION tenant_iso._history_tenant_type(rel regclass) RETURNS text
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)
+	  FROM tenant_iso.history_tables h
+	  JOIN pg_catalog.pg_attribute a
+		ON a.attrelid OPERATOR(pg_catalog.=) h.rel::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) h.tenant_column
+	 WHERE h.rel OPERATOR(pg_catalog.=) _history_tenant_type.rel
+$$;
+COMMENT ON FUNCTION tenant_iso._history_tenant_type(regclass) IS
+	'Internal: the type of the tenant column of a history-enabled table';
 
 CREATE FUNCTION tenant_iso._history_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'ti_history_trigger'
@@ -156,6 +171,7 @@ AS $$
 DECLARE
 	caller regrole := tenant_iso._caller();
 	ctx text := tenant_iso.current_tenant();
+	canonical boolean;
 BEGIN
 	IF rel IS NOT NULL AND NOT EXISTS (
 			SELECT 1 FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_tenant.rel) THEN
@@ -188,6 +204,23 @@ BEGIN
 		acting := tenant;
 		admin := true;
 	END IF;
+	-- an id that is another spelling of a value of the tenant column's type
+	-- ('042' for the integer 42) would name another tenant's rows: refused,
+	-- as the row policies refuse it
+	IF rel IS NOT NULL THEN
+		BEGIN
+			EXECUTE pg_catalog.format('SELECT $1::%s::pg_catalog.text OPERATOR(pg_catalog.=) $1',
+									  tenant_iso._history_tenant_type(rel))
+				INTO canonical USING acting;
+		EXCEPTION WHEN data_exception THEN
+			canonical := false;
+		END;
+		IF NOT canonical THEN
+			RAISE EXCEPTION 'tenant id "%" is not the canonical form of type %', acting, tenant_iso._history_tenant_type(rel)
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'Another spelling of the same value would name another tenant''s rows.';
+		END IF;
+	END IF;
 	IF rel IS NOT NULL AND EXISTS (
 			SELECT 1 FROM pg_catalog.regexp_split_to_table(privs, ',\s*') p
 			 WHERE NOT pg_catalog.has_table_privilege(caller, rel, p)) THEN
@@ -202,12 +235,36 @@ COMMENT ON FUNCTION tenant_iso._history_tenant(regclass, text, text) IS
 GRANT EXECUTE ON FUNCTION tenant_iso._history_tenant(regclass, text, text) TO PUBLIC;
 
 /*
+ * The type a history table stores a column in: a domain's base type (with
+ * the domain's typmod), so that no domain constraint, which may call any
+ * function, is ever evaluated by the extension's own writes and DDL on a
+ * history table (they run as its owner).  Restores convert back to the
+ * domain as the caller.
+ */
+CREATE FUNCTION tenant_iso._history_storage_type(typ oid, typmod int4) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH RECURSIVE d(t, m, depth) AS (
+		SELECT typ, typmod, 0
+		UNION ALL
+		SELECT y.typbasetype, CASE WHEN d.m OPERATOR(pg_catalog.=) -1 THEN y.typtypmod ELSE d.m END,
+			   d.depth OPERATOR(pg_catalog.+) 1
+		  FROM d JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) d.t
+		 WHERE y.typtype OPERATOR(pg_catalog.=) 'd'
+	)
+	SELECT pg_catalog.format_type(d.t, d.m) FROM d ORDER BY d.depth DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION tenant_iso._history_storage_type(oid, int4) IS
+	'Internal: the type a history table stores a column of this type in (a domain''s base type)';
+
+/*
  * The column list of a table's row type, as "name type" for a column
  * definition list and as plain names, in attnum order.
  */
 CREATE FUNCTION tenant_iso._history_columns(rel regclass)
 	RETURNS TABLE (attnum int2, col name, typ text, generated boolean, identity_always boolean,
-				   in_key boolean, since timestamptz, old name)
+				   in_key boolean, since timestamptz, old name, styp text)
 	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
@@ -218,7 +275,8 @@ AS $$
 		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
 					  OPERATOR(pg_catalog.->>) 'since')::pg_catalog.timestamptz,
 		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
-					  OPERATOR(pg_catalog.->>) 'old')::pg_catalog.name
+					  OPERATOR(pg_catalog.->>) 'old')::pg_catalog.name,
+		   tenant_iso._history_storage_type(a.atttypid, a.atttypmod)
 	  FROM pg_catalog.pg_attribute a
 	  JOIN tenant_iso.history_tables h ON h.rel OPERATOR(pg_catalog.=) a.attrelid::pg_catalog.regclass
 	 WHERE a.attrelid OPERATOR(pg_catalog.=) _history_columns.rel AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
@@ -252,6 +310,7 @@ DECLARE
 	keys text;
 	cond text := '';
 	ts text := 'coalesce(h.valid_to, h.valid_from)';
+	tt text := tenant_iso._history_tenant_type(rel);
 BEGIN
 	SELECT * INTO who FROM tenant_iso._history_tenant(rel, tenant, 'SELECT');
 	SELECT * INTO h FROM tenant_iso.history_tables x WHERE x.rel OPERATOR(pg_catalog.=) _history_rows.rel;
@@ -263,9 +322,9 @@ BEGIN
 			   CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute ha
 								  WHERE ha.attrelid OPERATOR(pg_catalog.=) h.hist
 									AND ha.attname OPERATOR(pg_catalog.=) c.col AND NOT ha.attisdropped
-									AND pg_catalog.format_type(ha.atttypid, ha.atttypmod) OPERATOR(pg_catalog.=) c.typ)
+									AND pg_catalog.format_type(ha.atttypid, ha.atttypmod) OPERATOR(pg_catalog.=) c.styp)
 					THEN pg_catalog.format('h.%I', c.col)
-					ELSE pg_catalog.format('NULL::%s', c.typ) END AS e
+					ELSE pg_catalog.format('NULL::%s', c.styp) END AS e
 		  FROM tenant_iso._history_columns(rel) c
 		UNION ALL
 		-- values recorded before a type change, as text (output functions only)
@@ -292,25 +351,25 @@ BEGIN
 	IF mode OPERATOR(pg_catalog.=) 'after' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT DISTINCT ON (%s) %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.>) $2%s'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s AND %s OPERATOR(pg_catalog.>) $2%s'
 			' ORDER BY %s, %s, h.xid',
-			keys, cols, h.hist, h.tenant_column, ts, cond, keys, ts)
+			keys, cols, h.hist, h.tenant_column, tt, ts, cond, keys, ts)
 			USING who.acting, t1, key;
 	ELSIF mode OPERATOR(pg_catalog.=) 'deleted' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT * FROM (SELECT DISTINCT ON (%s) %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1%s'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s%s'
 			' ORDER BY %s, %s DESC, h.xid DESC) d'
 			' WHERE d.op OPERATOR(pg_catalog.=) ANY (''{D,T}''::pg_catalog."char"[]) AND d.valid_to OPERATOR(pg_catalog.>=) $2'
 			' ORDER BY d.valid_to DESC',
-			keys, cols, h.hist, h.tenant_column, cond, keys, ts)
+			keys, cols, h.hist, h.tenant_column, tt, cond, keys, ts)
 			USING who.acting, t1, key;
 	ELSIF mode OPERATOR(pg_catalog.=) 'all' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.>=) $2'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s AND %s OPERATOR(pg_catalog.>=) $2'
 			' ORDER BY %s DESC, h.xid DESC',
-			cols, h.hist, h.tenant_column, ts, ts)
+			cols, h.hist, h.tenant_column, tt, ts, ts)
 			USING who.acting, t1, key;
 	ELSE
 		RAISE EXCEPTION 'unknown history mode' USING ERRCODE = 'invalid_parameter_value';
@@ -330,7 +389,7 @@ AS $$
 		'tenant_iso._history_rows(%L::pg_catalog.regclass, $1, %L, $2%s) AS h(%s, op "char", valid_from timestamptz, valid_to timestamptz, xid xid8)',
 		rel::pg_catalog.text, mode, CASE WHEN key THEN ', $3' ELSE '' END,
 		(SELECT pg_catalog.string_agg(x.e, ', ' ORDER BY x.o) FROM (
-			SELECT c.attnum AS o, pg_catalog.format('%I %s', c.col, c.typ) AS e FROM tenant_iso._history_columns(rel) c
+			SELECT c.attnum AS o, pg_catalog.format('%I %s', c.col, c.styp) AS e FROM tenant_iso._history_columns(rel) c
 			UNION ALL
 			SELECT 10000 OPERATOR(pg_catalog.+) c.attnum, pg_catalog.format('%I text', c.old)
 			  FROM tenant_iso._history_columns(rel) c WHERE c.old IS NOT NULL) x))
@@ -350,7 +409,7 @@ CREATE FUNCTION tenant_iso._history_value(rel regclass, col name, with_default b
 	SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE
-		WHEN c.since IS NULL THEN pg_catalog.format('h.%I', c.col)
+		WHEN c.since IS NULL THEN pg_catalog.format('h.%I::%s', c.col, c.typ)
 		WHEN c.old IS NOT NULL THEN
 			pg_catalog.format('CASE WHEN coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN h.%I::%s ELSE h.%I END',
 							  c.since, c.old, c.typ, c.col)
@@ -377,7 +436,8 @@ BEGIN
 	-- only the caller's own tenant (or, for an administrator, the one named)
 	PERFORM tenant_iso._history_tenant(NULL, tenant, 'SELECT');
 	RETURN (SELECT greatest(h.enabled_at,
-							pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant))
+							pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant),
+							(h.purged OPERATOR(pg_catalog.->>) tenant)::pg_catalog.timestamptz)
 			  FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_horizon.rel);
 END
 $$;
@@ -398,7 +458,7 @@ BEGIN
 	IF at OPERATOR(pg_catalog.<) horizon THEN
 		RAISE EXCEPTION 'the history of % goes back to %, not to %', rel, horizon, at
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'History starts when enable_history() ran and is kept for the retention.';
+				  DETAIL = 'History starts when enable_history() ran, is kept for the retention, and purge_history() may have removed more.';
 	END IF;
 END
 $$;
@@ -433,7 +493,7 @@ DECLARE
 BEGIN
 	h := tenant_iso._history_reg(rel);
 	match := tenant_iso._history_key_match(rel, 'c', 'h');
-	tc := pg_catalog.format('c.%I OPERATOR(pg_catalog.=) $1', h.tenant_column);
+	tc := pg_catalog.format('c.%I OPERATOR(pg_catalog.=) $1::%s', h.tenant_column, tenant_iso._history_tenant_type(rel));
 	-- a column added after an image was recorded takes its default; one
 	-- whose type changed since, the recorded value converted
 	SELECT pg_catalog.string_agg(pg_catalog.format('%I', c.col), ', ' ORDER BY c.attnum),
@@ -750,9 +810,9 @@ BEGIN
 	END IF;
 	RETURN QUERY EXECUTE pg_catalog.format(
 		'SELECT h.valid_to, %s, pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.-) ''{op,valid_from,valid_to,xid}''::pg_catalog.text[], h.xid'
-		' FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1 AND %s)'
+		' FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1::%s AND %s)'
 		' ORDER BY h.valid_to DESC',
-		keyobj, tenant_iso._history_source(rel, 'deleted'), rel, tc,
+		keyobj, tenant_iso._history_source(rel, 'deleted'), rel, tc, tenant_iso._history_tenant_type(rel),
 		tenant_iso._history_key_match(rel, 'c', 'h'))
 		USING who.acting, since;
 	IF who.admin THEN
@@ -784,11 +844,11 @@ BEGIN
 	-- rows without a change since at are as they are now; the others as
 	-- the image of their first change after at (none: created since)
 	RETURN QUERY EXECUTE pg_catalog.format(
-		'SELECT %s FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1'
+		'SELECT %s FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1::%s'
 		' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)'
 		' UNION ALL SELECT %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I''',
 		(SELECT pg_catalog.string_agg(pg_catalog.format('c.%I', c.col), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
-		rel, tc, tenant_iso._history_source(rel, 'after'), tenant_iso._history_key_match(rel, 'c', 'h'),
+		rel, tc, tenant_iso._history_tenant_type(rel), tenant_iso._history_source(rel, 'after'), tenant_iso._history_key_match(rel, 'c', 'h'),
 		(SELECT pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, false), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
 		tenant_iso._history_source(rel, 'after'))
 		USING who.acting, at;
@@ -946,7 +1006,7 @@ BEGIN
 									  OPERATOR(pg_catalog.||) '@old');
 		END IF;
 	END LOOP;
-	FOR a IN SELECT x.attnum, x.attname, pg_catalog.format_type(x.atttypid, x.atttypmod) AS typ
+	FOR a IN SELECT x.attnum, x.attname, tenant_iso._history_storage_type(x.atttypid, x.atttypmod) AS typ
 			   FROM pg_catalog.pg_attribute x
 			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped
 			  ORDER BY x.attnum LOOP
@@ -1145,7 +1205,7 @@ BEGIN
 	IF n OPERATOR(pg_catalog.>) 0 THEN
 		name := name OPERATOR(pg_catalog.||) '#' OPERATOR(pg_catalog.||) n::pg_catalog.text;
 	END IF;
-	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s', a.attname, tenant_iso._history_storage_type(a.atttypid, a.atttypmod),
 							 CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) 0
 								  THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END),
 							 ', ' ORDER BY a.attnum)
@@ -1255,6 +1315,11 @@ DECLARE
 	h tenant_iso.history_tables%ROWTYPE;
 	total bigint := 0;
 	n bigint;
+	marks jsonb;
+	cutoff text := '(pg_catalog.now() OPERATOR(pg_catalog.-) coalesce($1,'
+		' (SELECT r.retention FROM tenant_iso.history_retention r WHERE r.tenant_id OPERATOR(pg_catalog.=) h.'
+		OPERATOR(pg_catalog.||) '%I' OPERATOR(pg_catalog.||) '::pg_catalog.text),'
+		' $3, pg_catalog.current_setting(''tenant_iso.history_retention'')::pg_catalog.interval))';
 	su boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 						   WHERE r.oid OPERATOR(pg_catalog.=) tenant_iso._caller()::pg_catalog.oid AND r.rolsuper);
 BEGIN
@@ -1270,15 +1335,28 @@ BEGIN
 	FOR h IN SELECT * FROM tenant_iso.history_tables x ORDER BY x.rel::pg_catalog.text LOOP
 		CONTINUE WHEN NOT su AND only_tenant IS NULL AND NOT pg_catalog.pg_has_role(tenant_iso._caller(),
 				(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) h.rel::pg_catalog.oid), 'USAGE');
+		-- per tenant, the newest cutoff that removed something: a rewind
+		-- never reaches behind it (the retention may be raised later)
 		EXECUTE pg_catalog.format(
-			'DELETE FROM %s h WHERE ($2 IS NULL OR h.%I::pg_catalog.text OPERATOR(pg_catalog.=) $2)'
-			' AND ($4 OR coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<)'
-			' (pg_catalog.now() OPERATOR(pg_catalog.-) coalesce($1,'
-			' (SELECT r.retention FROM tenant_iso.history_retention r WHERE r.tenant_id OPERATOR(pg_catalog.=) h.%I::pg_catalog.text),'
-			' $3, pg_catalog.current_setting(''tenant_iso.history_retention'')::pg_catalog.interval)))',
-			h.hist, h.tenant_column, h.tenant_column)
+			'WITH d AS (DELETE FROM %s h WHERE ($2 IS NULL OR h.%I::pg_catalog.text OPERATOR(pg_catalog.=) $2)'
+			' AND ($4 OR coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %s)'
+			' RETURNING h.%I::pg_catalog.text AS t,'
+			' CASE WHEN $4 THEN pg_catalog.clock_timestamp() ELSE %s END AS c)'
+			' SELECT coalesce(pg_catalog.jsonb_object_agg(x.t, x.c), ''{}''), coalesce(pg_catalog.sum(x.n), 0)::pg_catalog.int8'
+			' FROM (SELECT d.t, pg_catalog.max(d.c) AS c, pg_catalog.count(*) AS n FROM d GROUP BY d.t) x',
+			h.hist, h.tenant_column, pg_catalog.format(cutoff, h.tenant_column), h.tenant_column,
+			pg_catalog.format(cutoff, h.tenant_column))
+			INTO marks, n
 			USING older_than, only_tenant, h.retention, everything;
-		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n OPERATOR(pg_catalog.>) 0 THEN
+			UPDATE tenant_iso.history_tables x
+			   SET purged = x.purged OPERATOR(pg_catalog.||) (
+					SELECT coalesce(pg_catalog.jsonb_object_agg(m.key,
+						greatest(m.value::pg_catalog.timestamptz,
+								 (x.purged OPERATOR(pg_catalog.->>) m.key)::pg_catalog.timestamptz)), '{}')
+					  FROM pg_catalog.jsonb_each_text(marks) m)
+			 WHERE x.rel OPERATOR(pg_catalog.=) h.rel;
+		END IF;
 		total := total OPERATOR(pg_catalog.+) n;
 	END LOOP;
 	RETURN total;
