@@ -646,14 +646,14 @@ SELECT is(ARRAY[h.rows($$SELECT * FROM tenant_iso.history('app.orders', h.t('t0'
 				h.rows($$SELECT t.id FROM tenant_iso.as_of('app.orders', h.t('t0')) AS t(tenant_id text, id int, v text) WHERE t.id IN (1002, 1006) OR t.v = 'A-secret-1001'$$),
 				h.rows($$SELECT * FROM tenant_iso.undelete('app.orders', h.t('t0'))$$),
 				h.rows($$SELECT * FROM tenant_iso.restore_rows('app.orders', h.t('t0'))$$)],
-	ARRAY['none', 'none', '(1006)', '(app.orders,0,0,0)', '(app.orders,0,0,0)'],
-	'ta after the shred: no history, no recycle bin, as_of(t0) shows only today''s rows, nothing to undelete or restore');
+	ARRAY['none', 'none', 'ERROR 22023', '(app.orders,0,0,0)', 'ERROR 22023'],
+	'ta after the shred: no history, no recycle bin, nothing to undelete; as_of() and restore_rows() to before the shred are refused (22023)');
 RESET ROLE;
 SELECT is(ARRAY[h.rows($$SELECT * FROM tenant_iso.history('app.orders', h.t('t0'), 'ta')$$),
 				h.rows($$SELECT * FROM tenant_iso.deleted_rows('app.orders', h.t('t0'), 'ta')$$),
 				h.rows($$SELECT * FROM tenant_iso.restore_tenant(h.t('t0'), true, 'ta')$$)],
-	ARRAY['none', 'none', '(app.orders,0,0,0)'],
-	'an administrator after the shred: no history of ta, nothing to restore');
+	ARRAY['none', 'none', 'ERROR 22023'],
+	'an administrator after the shred: no history of ta, restore_tenant() to before the shred refused (22023)');
 SELECT is(h.snap('ta'), :'a_rows', 'ta''s current rows are still there (shred_tenant removes history and keys only)');
 
 SELECT * FROM finish();

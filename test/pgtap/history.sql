@@ -204,7 +204,7 @@ CREATE TABLE pt_lo PARTITION OF pt FOR VALUES FROM (0) TO (100);
 CREATE TABLE pt_mid PARTITION OF pt FOR VALUES FROM (100) TO (200);
 SELECT tenant_iso.protect('pt') \g /dev/null
 
-SELECT plan(164);
+SELECT plan(165);
 
 -- =====================================================================
 -- 1. enable_history(): refusals
@@ -913,6 +913,8 @@ SELECT is(tenant_iso.purge_history(), 0::bigint, 'purge_history() again removes 
 SELECT tenant_iso.set_history_retention('hd', NULL) \g /dev/null
 SELECT is((SELECT string_agg(tenant_id, ' ') FROM tenant_iso.history_retention), 'hf',
 	'set_history_retention(tenant, NULL) removes the override');
+SELECT throws_ok($$SELECT * FROM tenant_iso.restore_rows('pa', h.t('n1'), true, 'hd')$$, '22023', NULL,
+	'a rewind behind what purge removed stays refused after the retention was raised again (hd back to 30 days)');
 SELECT pg_sleep(1.1);
 BEGIN;
 SELECT sum(h.nhist_older(ht.hist, '1 second')) AS n_older FROM tenant_iso.history_tables ht \gset
