@@ -204,7 +204,7 @@ CREATE TABLE pt_lo PARTITION OF pt FOR VALUES FROM (0) TO (100);
 CREATE TABLE pt_mid PARTITION OF pt FOR VALUES FROM (100) TO (200);
 SELECT tenant_iso.protect('pt') \g /dev/null
 
-SELECT plan(165);
+SELECT plan(168);
 
 -- =====================================================================
 -- 1. enable_history(): refusals
@@ -867,6 +867,23 @@ SELECT is((SELECT count(*)::int FROM tenant_iso.deleted_rows('tr', h.t('m1'))), 
 SELECT is(h.rows($$SELECT * FROM tenant_iso.undelete('tr', h.t('m1'))$$), '(tr,2,0,0)', 'undelete() brings them back');
 RESET ROLE;
 SELECT is(h.rows('SELECT tenant_id, id, v FROM tr'), '(ha,1,t1) (ha,2,t2)', 'ha''s rows are back, hb''s are still gone');
+
+-- An integer tenant column
+SELECT tenant_iso.create_tenant('42') \g /dev/null
+SELECT tenant_iso.create_tenant('042') \g /dev/null
+CREATE TABLE ti (org int NOT NULL, id int NOT NULL, v text, PRIMARY KEY (org, id));
+SELECT tenant_iso.protect('ti', 'org') \g /dev/null
+SELECT tenant_iso.enable_history('ti') \g /dev/null
+INSERT INTO ti VALUES (42, 1, 'x1'), (42, 2, 'x2');
+SELECT h.mark('m2');
+UPDATE ti SET v = 'changed' WHERE id = 1;
+DELETE FROM ti WHERE id = 2;
+INSERT INTO ti VALUES (42, 3, 'x3');
+SELECT is(h.rows($$SELECT * FROM tenant_iso.restore_rows('ti', h.t('m2'), tenant => '42')$$), '(ti,1,1,1)',
+	'restore_rows() of a table with an integer tenant column (tenant => ''42'')');
+SELECT is(h.rows('SELECT org, id, v FROM ti'), '(42,1,x1) (42,2,x2)', 'its rows are as at m2');
+SELECT is((SELECT e.state FROM h.e($$SELECT * FROM tenant_iso.history('ti', h.t('m2'), '042')$$) e), '42501',
+	'history() for an existing tenant ''042'', which the integer column would read as 42: 42501');
 
 -- =====================================================================
 -- 12. Retention and purge_history(), per tenant
