@@ -688,7 +688,7 @@ ti_history_init(void)
 		memset(&w, 0, sizeof(w));
 		w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 		w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		w.bgw_restart_time = 60;
+		w.bgw_restart_time = 10;
 		snprintf(w.bgw_library_name, BGW_MAXLEN, "tenant_iso");
 		snprintf(w.bgw_function_name, BGW_MAXLEN, "ti_history_purge_main");
 		snprintf(w.bgw_name, BGW_MAXLEN, "tenant_iso history purge %s", db);
