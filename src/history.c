@@ -11,11 +11,11 @@
  *	  'U'  the old image of an update, valid_to = now;
  *	  'D'  the old image of a delete, valid_to = now.
  * An update that changes the primary key or the tenant column is recorded
- * as a 'D' of the old key and an 'I' of the new one.  valid_from of an old
- * image is the time of the key's previous event (NULL when it predates
- * history), found through the history index (tenant, key..., valid_to DESC
- * NULLS FIRST): the 'I' markers of the key come first, then its latest
- * image.  Times are clock_timestamp() at the change.  ('T', the images a
+ * as a 'D' of the old key and an 'I' of the new one.  An image's
+ * valid_from (when it became current: the key's previous event) is left
+ * NULL here and derived by the reader, history(): looking it up for every
+ * write would read a whole index page of a busy key's events each time.
+ * Times are clock_timestamp() at the change.  ('T', the images a
  * TRUNCATE removes, is written by the SQL trigger _history_truncate.)
  *
  * The history row is written straight into the heap and its indexes, as
@@ -209,12 +209,13 @@ build_layout(Relation rel, HistLayout *e)
 			AttrNumber	s = attnum_of(rel, n);
 
 			/*
-			 * A value is copied only into a column of the same type: the
-			 * DDL event trigger keeps the types in step, and a write of the
-			 * table never fails for its history's sake.
+			 * A value is copied only into a column of the same type (a
+			 * domain's base type: history stores no domain): the DDL event
+			 * trigger keeps the types in step, and a write of the table
+			 * never fails for its history's sake.
 			 */
 			if (s != InvalidAttrNumber &&
-				TupleDescAttr(RelationGetDescr(rel), s - 1)->atttypid == a->atttypid)
+				getBaseType(TupleDescAttr(RelationGetDescr(rel), s - 1)->atttypid) == a->atttypid)
 				e->src[i] = s;
 		}
 	}
@@ -333,72 +334,6 @@ layout_for(Relation rel)
 	}
 }
 
-/*
- * When the image in slot became current: the latest event of its key
- * (the newest 'I' marker or the newest image's valid_to), or NULL.
- */
-static bool
-previous_event(HistLayout *L, Relation h, TupleTableSlot *slot, TimestampTz *ts)
-{
-	Relation	ir = index_open(L->index, AccessShareLock);
-	ScanKeyData keys[HIST_MAX_KEYS];
-	IndexScanDesc scan;
-	TupleTableSlot *hs = table_slot_create(h, NULL);
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	bool		found = false;
-	TimestampTz best = 0;
-
-	for (int i = 0; i < L->nkeys; i++)
-	{
-		bool		isnull;
-		Datum		v = slot_getattr(slot, L->key_src[i], &isnull);
-
-		if (isnull)
-		{
-			/* a NULL key column: no earlier event can match */
-			ExecDropSingleTupleTableSlot(hs);
-			UnregisterSnapshot(snap);
-			index_close(ir, AccessShareLock);
-			return false;
-		}
-		ScanKeyEntryInitialize(&keys[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
-							   L->key_coll[i], L->key_eq[i], v);
-	}
-	scan = ti_index_beginscan(h, ir, snap, L->nkeys, 0);
-	index_rescan(scan, keys, L->nkeys, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, hs))
-	{
-		bool		isnull;
-		Datum		to = slot_getattr(hs, L->att_valid_to, &isnull);
-
-		if (!isnull)
-		{
-			TimestampTz t = DatumGetTimestampTz(to);
-
-			if (!found || t > best)
-				best = t;
-			found = true;
-			break;				/* the newest image; nothing later follows */
-		}
-		else
-		{
-			Datum		from = slot_getattr(hs, L->att_valid_from, &isnull);
-
-			if (!isnull && (!found || DatumGetTimestampTz(from) > best))
-			{
-				best = DatumGetTimestampTz(from);
-				found = true;
-			}
-		}
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(hs);
-	UnregisterSnapshot(snap);
-	index_close(ir, AccessShareLock);
-	*ts = best;
-	return found;
-}
-
 /* Insert one history row: heap, then every index of the history table. */
 static void
 insert_history(Relation h, HeapTuple tup)
@@ -488,15 +423,9 @@ record(HistLayout *L, Relation rel, Relation h, TupleTableSlot *slot, char op,
 	}
 	else
 	{
-		TimestampTz from;
-
+		/* an image's valid_from is derived when read (see the header) */
 		values[L->att_valid_to - 1] = TimestampTzGetDatum(now);
 		nulls[L->att_valid_to - 1] = false;
-		if (previous_event(L, h, slot, &from))
-		{
-			values[L->att_valid_from - 1] = TimestampTzGetDatum(from);
-			nulls[L->att_valid_from - 1] = false;
-		}
 	}
 	tup = heap_form_tuple(hd, values, nulls);
 	insert_history(h, tup);

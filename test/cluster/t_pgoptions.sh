@@ -42,35 +42,35 @@ is "$(PGOPTIONS='-c work_mem=5MB' node_psql_as main pgo_pool app "SHOW work_mem"
 # PGOPTIONS naming the hidden context setting: the connection fails
 out=$(PGOPTIONS='-c tenant_iso.tenant=acme' node_psql_as main pgo_pool app \
 	"SELECT 'connected:' || coalesce(tenant_iso.current_tenant(), '-')" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "PGOPTIONS -c tenant_iso.tenant=acme: the pool's connection fails"
+is "$rc" 2 "PGOPTIONS -c tenant_iso.tenant=acme: the pool's connection fails (psql exit status 2: no connection)"
 like "$out" "tenant context cannot be set directly" "... with 'tenant context cannot be set directly'"
 if [[ "$out" != *connected:* ]]; then ok 0 "... and no statement ran"; else ok 1 "... and no statement ran"; fi
 
 out=$(PGOPTIONS='-c tenant_iso.tenant=beta' node_psql_as main pgo_m app "SELECT 'connected'" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "PGOPTIONS -c tenant_iso.tenant=beta: the member's connection fails"
+is "$rc" 2 "PGOPTIONS -c tenant_iso.tenant=beta: the member's connection fails (psql exit status 2: no connection)"
 like "$out" "tenant context cannot be set directly" "... with 'tenant context cannot be set directly'"
 
 out=$(PGOPTIONS='-c tenant_iso.tenant=acme' node_psql main app "SELECT 'connected'" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "PGOPTIONS -c tenant_iso.tenant=acme: even a superuser's connection fails"
+is "$rc" 2 "PGOPTIONS -c tenant_iso.tenant=acme: even a superuser's connection fails (psql exit status 2: no connection)"
 like "$out" "tenant context cannot be set directly" "... with 'tenant context cannot be set directly'"
 
 out=$(PGOPTIONS='-c tenant_iso.tenant=' node_psql_as main pgo_pool app "SELECT 'connected'" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "PGOPTIONS -c tenant_iso.tenant= (empty value): the connection fails"
+is "$rc" 2 "PGOPTIONS -c tenant_iso.tenant= (empty value): the connection fails (psql exit status 2: no connection)"
 like "$out" "tenant context cannot be set directly" "... with 'tenant context cannot be set directly'"
 
 out=$(PGOPTIONS='-c TENANT_ISO.TENANT=acme' node_psql_as main pgo_pool app "SELECT 'connected'" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "PGOPTIONS with the setting name in upper case: the connection fails"
+is "$rc" 2 "PGOPTIONS with the setting name in upper case: the connection fails (psql exit status 2: no connection)"
 like "$out" "tenant context cannot be set directly" "... with 'tenant context cannot be set directly'"
 
 out=$(PGOPTIONS='--tenant_iso.tenant=acme' node_psql_as main pgo_pool app "SELECT 'connected'" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "PGOPTIONS --tenant_iso.tenant=acme (long form): the connection fails"
+is "$rc" 2 "PGOPTIONS --tenant_iso.tenant=acme (long form): the connection fails (psql exit status 2: no connection)"
 like "$out" "tenant context cannot be set directly" "... with 'tenant context cannot be set directly'"
 
 # the same through the options keyword of a connection string
 out=$("$PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
 	-d "$(node_connstr main app pgo_pool) options='-c tenant_iso.tenant=acme'" \
 	-c "SELECT 'connected'" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "connection string options='-c tenant_iso.tenant=acme': the connection fails"
+is "$rc" 2 "connection string options='-c tenant_iso.tenant=acme': the connection fails (psql exit status 2: no connection)"
 like "$out" "tenant context cannot be set directly" "... with 'tenant context cannot be set directly'"
 
 # after all that, normal connections still work and nothing was stored
@@ -89,7 +89,7 @@ is "$(node_psql nopreload app "SHOW shared_preload_libraries")" "" \
 	"nopreload: shared_preload_libraries is empty"
 out=$(node_psql nopreload app "\\set VERBOSITY verbose
 CREATE EXTENSION tenant_iso;" 2>&1) && rc=0 || rc=$?
-isnt "$rc" 0 "nopreload: CREATE EXTENSION tenant_iso fails"
+is "$rc" 3 "nopreload: CREATE EXTENSION tenant_iso fails (psql exit status 3: the script stopped at an error)"
 like "$out" "ERROR: +55000" "... with SQLSTATE 55000"
 like "$out" "HINT: .*shared_preload_libraries" "... and a hint naming shared_preload_libraries"
 is "$(node_psql nopreload app "SELECT count(*) FROM pg_extension WHERE extname = 'tenant_iso'

@@ -35,10 +35,11 @@ CREATE TABLE tenant_iso.history_tables (
 	key_columns name[] NOT NULL,
 	retention interval CHECK (retention > interval '0'),
 	enabled_at timestamptz NOT NULL DEFAULT now(),
-	columns jsonb NOT NULL DEFAULT '{}'
+	columns jsonb NOT NULL DEFAULT '{}',
+	purged jsonb NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE tenant_iso.history_tables IS
-	'History-enabled tables: their history table, tenant and primary key columns, retention, and the column map (attnum -> history column, and since when it is recorded)';
+	'History-enabled tables: their history table, tenant and primary key columns, retention, the column map (attnum -> history column, and since when it is recorded), and per tenant the time before which purge removed history';
 SELECT pg_catalog.pg_extension_config_dump('tenant_iso.history_tables', '');
 
 CREATE TABLE tenant_iso.history_retention (
@@ -78,6 +79,20 @@ END
 $$;
 COMMENT ON FUNCTION tenant_iso._history_reg(regclass) IS
 	'Internal: the history_tables row of a table (42704 when it has no history)';
+
+/* The type of a history-enabled table's tenant column, as SQL. */
+CREATE FUNCTION tenant_iso._history_tenant_type(rel regclass) RETURNS text
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)
+	  FROM tenant_iso.history_tables h
+	  JOIN pg_catalog.pg_attribute a
+		ON a.attrelid OPERATOR(pg_catalog.=) h.rel::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) h.tenant_column
+	 WHERE h.rel OPERATOR(pg_catalog.=) _history_tenant_type.rel
+$$;
+COMMENT ON FUNCTION tenant_iso._history_tenant_type(regclass) IS
+	'Internal: the type of the tenant column of a history-enabled table';
 
 CREATE FUNCTION tenant_iso._history_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'ti_history_trigger'
@@ -161,6 +176,7 @@ AS $$
 DECLARE
 	caller regrole := tenant_iso._caller();
 	ctx text := tenant_iso.current_tenant();
+	canonical boolean;
 BEGIN
 	IF rel IS NOT NULL AND NOT EXISTS (
 			SELECT 1 FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_tenant.rel) THEN
@@ -193,7 +209,26 @@ BEGIN
 		acting := tenant;
 		admin := true;
 	END IF;
-	IF rel IS NOT NULL AND NOT pg_catalog.has_table_privilege(caller, rel, privs) THEN
+	-- an id that is another spelling of a value of the tenant column's type
+	-- ('042' for the integer 42) would name another tenant's rows: refused,
+	-- as the row policies refuse it
+	IF rel IS NOT NULL THEN
+		BEGIN
+			EXECUTE pg_catalog.format('SELECT $1::%s::pg_catalog.text OPERATOR(pg_catalog.=) $1',
+									  tenant_iso._history_tenant_type(rel))
+				INTO canonical USING acting;
+		EXCEPTION WHEN data_exception THEN
+			canonical := false;
+		END;
+		IF NOT canonical THEN
+			RAISE EXCEPTION 'tenant id "%" is not the canonical form of type %', acting, tenant_iso._history_tenant_type(rel)
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'Another spelling of the same value would name another tenant''s rows.';
+		END IF;
+	END IF;
+	IF rel IS NOT NULL AND EXISTS (
+			SELECT 1 FROM pg_catalog.regexp_split_to_table(privs, ',\s*') p
+			 WHERE NOT pg_catalog.has_table_privilege(caller, rel, p)) THEN
 		RAISE EXCEPTION 'permission denied for table %', rel
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = pg_catalog.format('Needs %s on the table.', privs);
@@ -205,12 +240,36 @@ COMMENT ON FUNCTION tenant_iso._history_tenant(regclass, text, text) IS
 GRANT EXECUTE ON FUNCTION tenant_iso._history_tenant(regclass, text, text) TO PUBLIC;
 
 /*
+ * The type a history table stores a column in: a domain's base type (with
+ * the domain's typmod), so that no domain constraint, which may call any
+ * function, is ever evaluated by the extension's own writes and DDL on a
+ * history table (they run as its owner).  Restores convert back to the
+ * domain as the caller.
+ */
+CREATE FUNCTION tenant_iso._history_storage_type(typ oid, typmod int4) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH RECURSIVE d(t, m, depth) AS (
+		SELECT typ, typmod, 0
+		UNION ALL
+		SELECT y.typbasetype, CASE WHEN d.m OPERATOR(pg_catalog.=) -1 THEN y.typtypmod ELSE d.m END,
+			   d.depth OPERATOR(pg_catalog.+) 1
+		  FROM d JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) d.t
+		 WHERE y.typtype OPERATOR(pg_catalog.=) 'd'
+	)
+	SELECT pg_catalog.format_type(d.t, d.m) FROM d ORDER BY d.depth DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION tenant_iso._history_storage_type(oid, int4) IS
+	'Internal: the type a history table stores a column of this type in (a domain''s base type)';
+
+/*
  * The column list of a table's row type, as "name type" for a column
  * definition list and as plain names, in attnum order.
  */
 CREATE FUNCTION tenant_iso._history_columns(rel regclass)
 	RETURNS TABLE (attnum int2, col name, typ text, generated boolean, identity_always boolean,
-				   in_key boolean, since timestamptz)
+				   in_key boolean, since timestamptz, old name, styp text)
 	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
@@ -219,14 +278,17 @@ AS $$
 		   a.attname OPERATOR(pg_catalog.=) ANY (h.key_columns)
 			   OR a.attname OPERATOR(pg_catalog.=) h.tenant_column,
 		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
-					  OPERATOR(pg_catalog.->>) 'since')::pg_catalog.timestamptz
+					  OPERATOR(pg_catalog.->>) 'since')::pg_catalog.timestamptz,
+		   (h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text
+					  OPERATOR(pg_catalog.->>) 'old')::pg_catalog.name,
+		   tenant_iso._history_storage_type(a.atttypid, a.atttypmod)
 	  FROM pg_catalog.pg_attribute a
 	  JOIN tenant_iso.history_tables h ON h.rel OPERATOR(pg_catalog.=) a.attrelid::pg_catalog.regclass
 	 WHERE a.attrelid OPERATOR(pg_catalog.=) _history_columns.rel AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
 	 ORDER BY a.attnum
 $$;
 COMMENT ON FUNCTION tenant_iso._history_columns(regclass) IS
-	'Internal: the columns of a history-enabled table, with what restores must know about each';
+	'Internal: the columns of a history-enabled table, with what restores must know about each (since: recorded from then on; old: the text column holding the values recorded before a type change)';
 GRANT EXECUTE ON FUNCTION tenant_iso._history_columns(regclass) TO PUBLIC;
 
 /*
@@ -253,20 +315,26 @@ DECLARE
 	keys text;
 	cond text := '';
 	ts text := 'coalesce(h.valid_to, h.valid_from)';
+	tt text := tenant_iso._history_tenant_type(rel);
 BEGIN
 	SELECT * INTO who FROM tenant_iso._history_tenant(rel, tenant, 'SELECT');
 	SELECT * INTO h FROM tenant_iso.history_tables x WHERE x.rel OPERATOR(pg_catalog.=) _history_rows.rel;
 	IF t1 IS NULL THEN
 		RAISE EXCEPTION 'the time must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT pg_catalog.string_agg(
+	SELECT pg_catalog.string_agg(x.e, ', ' ORDER BY x.o) INTO cols FROM (
+		SELECT c.attnum AS o,
 			   CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute ha
 								  WHERE ha.attrelid OPERATOR(pg_catalog.=) h.hist
 									AND ha.attname OPERATOR(pg_catalog.=) c.col AND NOT ha.attisdropped
-									AND pg_catalog.format_type(ha.atttypid, ha.atttypmod) OPERATOR(pg_catalog.=) c.typ)
+									AND pg_catalog.format_type(ha.atttypid, ha.atttypmod) OPERATOR(pg_catalog.=) c.styp)
 					THEN pg_catalog.format('h.%I', c.col)
-					ELSE pg_catalog.format('NULL::%s', c.typ) END, ', ' ORDER BY c.attnum)
-	  INTO cols FROM tenant_iso._history_columns(rel) c;
+					ELSE pg_catalog.format('NULL::%s', c.styp) END AS e
+		  FROM tenant_iso._history_columns(rel) c
+		UNION ALL
+		-- values recorded before a type change, as text (output functions only)
+		SELECT 10000 OPERATOR(pg_catalog.+) c.attnum, pg_catalog.format('h.%I', c.old)
+		  FROM tenant_iso._history_columns(rel) c WHERE c.old IS NOT NULL) x;
 	SELECT pg_catalog.string_agg(pg_catalog.format('h.%I', x), ', ' ORDER BY o)
 	  INTO keys FROM pg_catalog.unnest(h.tenant_column OPERATOR(pg_catalog.||) h.key_columns) WITH ORDINALITY AS u(x, o);
 	IF key IS NOT NULL THEN
@@ -288,25 +356,30 @@ BEGIN
 	IF mode OPERATOR(pg_catalog.=) 'after' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT DISTINCT ON (%s) %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.>) $2%s'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s AND %s OPERATOR(pg_catalog.>) $2%s'
 			' ORDER BY %s, %s, h.xid',
-			keys, cols, h.hist, h.tenant_column, ts, cond, keys, ts)
+			keys, cols, h.hist, h.tenant_column, tt, ts, cond, keys, ts)
 			USING who.acting, t1, key;
 	ELSIF mode OPERATOR(pg_catalog.=) 'deleted' THEN
 		RETURN QUERY EXECUTE pg_catalog.format(
 			'SELECT * FROM (SELECT DISTINCT ON (%s) %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1%s'
+			' WHERE h.%I OPERATOR(pg_catalog.=) $1::%s%s'
 			' ORDER BY %s, %s DESC, h.xid DESC) d'
 			' WHERE d.op OPERATOR(pg_catalog.=) ANY (''{D,T}''::pg_catalog."char"[]) AND d.valid_to OPERATOR(pg_catalog.>=) $2'
 			' ORDER BY d.valid_to DESC',
-			keys, cols, h.hist, h.tenant_column, cond, keys, ts)
+			keys, cols, h.hist, h.tenant_column, tt, cond, keys, ts)
 			USING who.acting, t1, key;
 	ELSIF mode OPERATOR(pg_catalog.=) 'all' THEN
+		-- an image's valid_from is the time of its key's previous event
+		-- (the trigger leaves it NULL), over all of the tenant's events
 		RETURN QUERY EXECUTE pg_catalog.format(
-			'SELECT %s, h.op, h.valid_from, h.valid_to, h.xid FROM %s h'
-			' WHERE h.%I OPERATOR(pg_catalog.=) $1 AND %s OPERATOR(pg_catalog.>=) $2'
-			' ORDER BY %s DESC, h.xid DESC',
-			cols, h.hist, h.tenant_column, ts, ts)
+			'SELECT %s, h.op, h."@valid_from", h.valid_to, h.xid FROM ('
+			'SELECT h.*, %s AS "@ts", coalesce(h.valid_from,'
+			' pg_catalog.lag(%s) OVER (PARTITION BY %s ORDER BY %s, h.xid)) AS "@valid_from"'
+			' FROM %s h WHERE h.%I OPERATOR(pg_catalog.=) $1::%s) h'
+			' WHERE h."@ts" OPERATOR(pg_catalog.>=) $2'
+			' ORDER BY h."@ts" DESC, h.xid DESC',
+			cols, ts, ts, keys, ts, h.hist, h.tenant_column, tt)
 			USING who.acting, t1, key;
 	ELSE
 		RAISE EXCEPTION 'unknown history mode' USING ERRCODE = 'invalid_parameter_value';
@@ -325,12 +398,44 @@ AS $$
 	SELECT pg_catalog.format(
 		'tenant_iso._history_rows(%L::pg_catalog.regclass, $1, %L, $2%s) AS h(%s, op "char", valid_from timestamptz, valid_to timestamptz, xid xid8)',
 		rel::pg_catalog.text, mode, CASE WHEN key THEN ', $3' ELSE '' END,
-		pg_catalog.string_agg(pg_catalog.format('%I %s', c.col, c.typ), ', ' ORDER BY c.attnum))
-	  FROM tenant_iso._history_columns(rel) c
+		(SELECT pg_catalog.string_agg(x.e, ', ' ORDER BY x.o) FROM (
+			SELECT c.attnum AS o, pg_catalog.format('%I %s', c.col, c.styp) AS e FROM tenant_iso._history_columns(rel) c
+			UNION ALL
+			SELECT 10000 OPERATOR(pg_catalog.+) c.attnum, pg_catalog.format('%I text', c.old)
+			  FROM tenant_iso._history_columns(rel) c WHERE c.old IS NOT NULL) x))
 $$;
 COMMENT ON FUNCTION tenant_iso._history_source(regclass, text, boolean) IS
 	'Internal: the FROM item that reads a table''s history with its column definition list';
 GRANT EXECUTE ON FUNCTION tenant_iso._history_source(regclass, text, boolean) TO PUBLIC;
+
+/*
+ * The value a restore writes into column col from history row h: the
+ * recorded value, or for an image recorded before the column was added its
+ * default (NULL when as_of shows it: with_default false), or before a type
+ * change the recorded text converted to the new type (as the caller).
+ */
+CREATE FUNCTION tenant_iso._history_value(rel regclass, col name, with_default boolean) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN c.since IS NULL THEN pg_catalog.format('h.%I::%s', c.col, c.typ)
+		WHEN c.old IS NOT NULL THEN
+			pg_catalog.format('CASE WHEN coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN h.%I::%s ELSE h.%I END',
+							  c.since, c.old, c.typ, c.col)
+		ELSE
+			pg_catalog.format('CASE WHEN coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN (%s)::%s ELSE h.%I END',
+							  c.since,
+							  CASE WHEN with_default THEN coalesce(
+								  (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad
+									WHERE ad.adrelid OPERATOR(pg_catalog.=) _history_value.rel
+									  AND ad.adnum OPERATOR(pg_catalog.=) c.attnum), 'NULL') ELSE 'NULL' END,
+							  c.typ, c.col)
+		END
+	  FROM tenant_iso._history_columns(rel) c WHERE c.col OPERATOR(pg_catalog.=) _history_value.col
+$$;
+COMMENT ON FUNCTION tenant_iso._history_value(regclass, name, boolean) IS
+	'Internal: the SQL expression for the value a restore (or as_of) takes for one column from a history row h';
 
 /* The oldest time a rewind of the tenant's rows of a table can go back to. */
 CREATE FUNCTION tenant_iso._history_horizon(rel regclass, tenant text) RETURNS timestamptz
@@ -341,7 +446,8 @@ BEGIN
 	-- only the caller's own tenant (or, for an administrator, the one named)
 	PERFORM tenant_iso._history_tenant(NULL, tenant, 'SELECT');
 	RETURN (SELECT greatest(h.enabled_at,
-							pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant))
+							pg_catalog.now() OPERATOR(pg_catalog.-) tenant_iso._history_retention_of(h.rel, tenant),
+							(h.purged OPERATOR(pg_catalog.->>) tenant)::pg_catalog.timestamptz)
 			  FROM tenant_iso.history_tables h WHERE h.rel OPERATOR(pg_catalog.=) _history_horizon.rel);
 END
 $$;
@@ -362,7 +468,7 @@ BEGIN
 	IF at OPERATOR(pg_catalog.<) horizon THEN
 		RAISE EXCEPTION 'the history of % goes back to %, not to %', rel, horizon, at
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'History starts when enable_history() ran and is kept for the retention.';
+				  DETAIL = 'History starts when enable_history() ran, is kept for the retention, and purge_history() may have removed more.';
 	END IF;
 END
 $$;
@@ -397,31 +503,18 @@ DECLARE
 BEGIN
 	h := tenant_iso._history_reg(rel);
 	match := tenant_iso._history_key_match(rel, 'c', 'h');
-	tc := pg_catalog.format('c.%I OPERATOR(pg_catalog.=) $1', h.tenant_column);
-	-- a column added after an image was recorded takes its default
+	tc := pg_catalog.format('c.%I OPERATOR(pg_catalog.=) $1::%s', h.tenant_column, tenant_iso._history_tenant_type(rel));
+	-- a column added after an image was recorded takes its default; one
+	-- whose type changed since, the recorded value converted
 	SELECT pg_catalog.string_agg(pg_catalog.format('%I', c.col), ', ' ORDER BY c.attnum),
-		   pg_catalog.string_agg(
-			   CASE WHEN c.since IS NOT NULL AND d.expr IS NOT NULL
-					THEN pg_catalog.format('CASE WHEN h.valid_to OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN (%s)::%s ELSE h.%I END',
-										   c.since, d.expr, c.typ, c.col)
-					ELSE pg_catalog.format('h.%I', c.col) END, ', ' ORDER BY c.attnum)
+		   pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, true), ', ' ORDER BY c.attnum)
 	  INTO ins_cols, ins_vals
 	  FROM tenant_iso._history_columns(rel) c
-	  LEFT JOIN LATERAL (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS expr
-						   FROM pg_catalog.pg_attrdef ad
-						  WHERE ad.adrelid OPERATOR(pg_catalog.=) rel AND ad.adnum OPERATOR(pg_catalog.=) c.attnum) d ON true
 	 WHERE NOT c.generated;
-	SELECT pg_catalog.string_agg(
-			   pg_catalog.format('%I = %s', c.col,
-								 CASE WHEN c.since IS NOT NULL
-									  THEN pg_catalog.format('CASE WHEN h.valid_to OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN c.%I ELSE h.%I END',
-															 c.since, c.col, c.col)
-									  ELSE pg_catalog.format('h.%I', c.col) END), ', ' ORDER BY c.attnum),
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I = %s', c.col, tenant_iso._history_value(rel, c.col, true)),
+								 ', ' ORDER BY c.attnum),
 		   pg_catalog.string_agg(pg_catalog.format('c.%I', c.col), ', ' ORDER BY c.attnum),
-		   pg_catalog.string_agg(CASE WHEN c.since IS NOT NULL
-									  THEN pg_catalog.format('CASE WHEN h.valid_to OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz THEN c.%I ELSE h.%I END',
-															 c.since, c.col, c.col)
-									  ELSE pg_catalog.format('h.%I', c.col) END, ', ' ORDER BY c.attnum)
+		   pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, true), ', ' ORDER BY c.attnum)
 	  INTO upd_set, cmp_c, cmp_h
 	  FROM tenant_iso._history_columns(rel) c
 	 WHERE NOT c.generated AND NOT c.in_key AND NOT c.identity_always;
@@ -434,12 +527,37 @@ BEGIN
 			USING acting, t1, key;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		inserted := inserted + n;
-		IF upd_set IS NOT NULL THEN
-			EXECUTE pg_catalog.format(
-				'UPDATE %s AS c SET %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND %s AND %s'
-				' AND ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text',
-				rel, upd_set, src, tc, match, cmp_c, cmp_h)
-				USING acting, t1, key;
+		IF upd_set IS NOT NULL AND mode OPERATOR(pg_catalog.=) 'after' THEN
+			BEGIN
+				EXECUTE pg_catalog.format(
+					'UPDATE %s AS c SET %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND %s AND %s'
+					' AND ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text',
+					rel, upd_set, src, tc, match, cmp_c, cmp_h)
+					USING acting, t1, key;
+			EXCEPTION WHEN unique_violation THEN
+				/*
+				 * Rows that trade unique values (a swap) collide half way
+				 * through an UPDATE, whose unique checks are per row.  When
+				 * no foreign key points at the table (whose ON DELETE
+				 * action could fire), they are deleted and re-inserted in
+				 * one statement instead: the re-inserts do not collide with
+				 * the rows that statement deleted.
+				 */
+				IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+							WHERE f.contype OPERATOR(pg_catalog.=) 'f'
+							  AND f.confrelid OPERATOR(pg_catalog.=) ANY (
+								  SELECT t.relid FROM pg_catalog.pg_partition_tree(rel) t)) THEN
+					RAISE;
+				END IF;
+				EXECUTE pg_catalog.format(
+					'WITH d AS (DELETE FROM %s AS c USING %s WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND %s AND %s'
+					' AND ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text RETURNING c.*)'
+					' INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s JOIN d ON %s'
+					' WHERE h.op OPERATOR(pg_catalog.<>) ''I'' AND (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.>=) 0',
+					rel, src, tc, match, cmp_c, cmp_h,
+					rel, ins_cols, ins_vals, src, tenant_iso._history_key_match(rel, 'd', 'h'))
+					USING acting, t1, key;
+			END;
 			GET DIAGNOSTICS n = ROW_COUNT;
 			updated := updated + n;
 		END IF;
@@ -577,7 +695,8 @@ BEGIN
 	END IF;
 	SELECT * INTO who FROM tenant_iso._history_tenant(NULL, tenant, 'SELECT');
 	FOREACH r IN ARRAY coalesce(rels, '{}') LOOP
-		PERFORM tenant_iso._history_tenant(r, tenant, 'SELECT, INSERT, UPDATE, DELETE');
+		PERFORM tenant_iso._history_tenant(r, tenant,
+			CASE WHEN mode OPERATOR(pg_catalog.=) 'deleted' THEN 'SELECT, INSERT' ELSE 'SELECT, INSERT, UPDATE, DELETE' END);
 		IF mode OPERATOR(pg_catalog.=) 'after' THEN
 			PERFORM tenant_iso._history_check_at(r, who.acting, t1);
 		ELSIF t1 IS NULL THEN
@@ -701,9 +820,9 @@ BEGIN
 	END IF;
 	RETURN QUERY EXECUTE pg_catalog.format(
 		'SELECT h.valid_to, %s, pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.-) ''{op,valid_from,valid_to,xid}''::pg_catalog.text[], h.xid'
-		' FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1 AND %s)'
+		' FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1::%s AND %s)'
 		' ORDER BY h.valid_to DESC',
-		keyobj, tenant_iso._history_source(rel, 'deleted'), rel, tc,
+		keyobj, tenant_iso._history_source(rel, 'deleted'), rel, tc, tenant_iso._history_tenant_type(rel),
 		tenant_iso._history_key_match(rel, 'c', 'h'))
 		USING who.acting, since;
 	IF who.admin THEN
@@ -735,12 +854,12 @@ BEGIN
 	-- rows without a change since at are as they are now; the others as
 	-- the image of their first change after at (none: created since)
 	RETURN QUERY EXECUTE pg_catalog.format(
-		'SELECT %s FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1'
+		'SELECT %s FROM %s c WHERE c.%I OPERATOR(pg_catalog.=) $1::%s'
 		' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)'
 		' UNION ALL SELECT %s FROM %s WHERE h.op OPERATOR(pg_catalog.<>) ''I''',
 		(SELECT pg_catalog.string_agg(pg_catalog.format('c.%I', c.col), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
-		rel, tc, tenant_iso._history_source(rel, 'after'), tenant_iso._history_key_match(rel, 'c', 'h'),
-		(SELECT pg_catalog.string_agg(pg_catalog.format('h.%I', c.col), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
+		rel, tc, tenant_iso._history_tenant_type(rel), tenant_iso._history_source(rel, 'after'), tenant_iso._history_key_match(rel, 'c', 'h'),
+		(SELECT pg_catalog.string_agg(tenant_iso._history_value(rel, c.col, false), ', ' ORDER BY c.attnum) FROM tenant_iso._history_columns(rel) c),
 		tenant_iso._history_source(rel, 'after'))
 		USING who.acting, at;
 	IF who.admin THEN
@@ -787,9 +906,8 @@ BEGIN
 	   AND ha.attname OPERATOR(pg_catalog.<>) ALL ('{valid_from,valid_to,op,xid}'::pg_catalog.name[]);
 	EXECUTE pg_catalog.format(
 		'INSERT INTO %s (%s, valid_from, valid_to, op, xid)'
-		' SELECT %s, (SELECT pg_catalog.max(coalesce(h.valid_to, h.valid_from)) FROM %s h WHERE %s),'
-		' pg_catalog.clock_timestamp(), ''T'', pg_catalog.pg_current_xact_id() FROM ONLY %s r',
-		h.hist, hcols, scols, h.hist, tenant_iso._history_key_match(h.rel, 'h', 'r'), TG_RELID::pg_catalog.regclass);
+		' SELECT %s, NULL, pg_catalog.clock_timestamp(), ''T'', pg_catalog.pg_current_xact_id() FROM ONLY %s r',
+		h.hist, hcols, scols, TG_RELID::pg_catalog.regclass);
 	RETURN NULL;
 END
 $$;
@@ -824,11 +942,17 @@ REVOKE ALL ON FUNCTION tenant_iso._history_truncate_triggers(regclass, boolean) 
 
 /*
  * Keep a history table's columns in step with its table (ALTER TABLE):
- * a new column is added (older images restore with its default), a
- * renamed one is renamed, a dropped one is set aside as
- * "<name>@dropped<attnum>", and a column whose type changed is converted
- * when both types are built in (the cast then runs no user code), else set
- * aside as "<name>@retyped<attnum>" and added anew.
+ *   - ADD COLUMN adds it; older images restore with the column's default;
+ *   - RENAME COLUMN renames it;
+ *   - DROP COLUMN sets it aside as "<name>@dropped<attnum>" (restores ignore it);
+ *   - ALTER COLUMN TYPE moves the values recorded so far, as text (their
+ *     type's output function: no cast runs here), into "<name>@old" and
+ *     starts the column anew in the new type; restores convert the old text
+ *     to the new type as the caller, and fail whole if a value does not
+ *     convert.  The tenant and primary key columns cannot change type while
+ *     history is enabled (0A000).
+ * The map in history_tables.columns (attnum -> name, since, old) is how a
+ * rename is told from a drop and an add.
  */
 CREATE FUNCTION tenant_iso._history_sync(rel regclass) RETURNS void
 	LANGUAGE plpgsql
@@ -839,31 +963,64 @@ DECLARE
 	a record;
 	m jsonb;
 	old name;
+	oldcol name;
 	htyp text;
 	cols jsonb := '{}';
+	taken jsonb := '{}';	-- map entry (old attnum) -> attnum of the column it is now
 	k text;
 BEGIN
 	SELECT * INTO h FROM tenant_iso.history_tables x WHERE x.rel OPERATOR(pg_catalog.=) _history_sync.rel;
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
-	-- dropped columns first, so that their names are free
-	FOR k IN SELECT * FROM pg_catalog.jsonb_object_keys(h.columns) LOOP
-		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute x
-						WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.=) k::pg_catalog.int2
-						  AND NOT x.attisdropped) THEN
-			EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist,
-									  h.columns OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.->>) 'name',
-									  pg_catalog.left((h.columns OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.->>) 'name'), 40)
-									  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k);
+	/*
+	 * Match each column of the table with an entry of the map: same attnum
+	 * and name; else the same name under another attnum (pg_dump renumbers
+	 * the columns that follow a dropped one); else the same attnum under a
+	 * name no column has any more (a rename).  Unmatched entries were
+	 * dropped, unmatched columns added.
+	 */
+	FOR a IN SELECT x.attnum, x.attname FROM pg_catalog.pg_attribute x
+			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped LOOP
+		SELECT e.key INTO k FROM pg_catalog.jsonb_each(h.columns) e
+		 WHERE NOT (taken OPERATOR(pg_catalog.?) e.key)
+		   AND e.value OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) a.attname
+		 ORDER BY e.key OPERATOR(pg_catalog.<>) a.attnum::pg_catalog.text LIMIT 1;
+		IF FOUND THEN
+			taken := taken OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(k, a.attnum);
 		END IF;
 	END LOOP;
-	FOR a IN SELECT x.attnum, x.attname, x.atttypid, pg_catalog.format_type(x.atttypid, x.atttypmod) AS typ,
-					x.attcollation
+	FOR a IN SELECT x.attnum, x.attname FROM pg_catalog.pg_attribute x
+			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped
+				AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_each(taken) t
+								 WHERE t.value::pg_catalog.int2 OPERATOR(pg_catalog.=) x.attnum) LOOP
+		k := a.attnum::pg_catalog.text;
+		IF h.columns OPERATOR(pg_catalog.?) k AND NOT (taken OPERATOR(pg_catalog.?) k)
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute x
+							WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND NOT x.attisdropped
+							  AND x.attname OPERATOR(pg_catalog.=) (h.columns OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.->>) 'name')) THEN
+			taken := taken OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(k, a.attnum);
+		END IF;
+	END LOOP;
+	-- dropped columns first, so that their names are free
+	FOR k IN SELECT e.key FROM pg_catalog.jsonb_each(h.columns) e WHERE NOT (taken OPERATOR(pg_catalog.?) e.key) LOOP
+		m := h.columns OPERATOR(pg_catalog.->) k;
+		EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'name',
+								  pg_catalog.left(m OPERATOR(pg_catalog.->>) 'name', 40)
+								  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k);
+		IF m OPERATOR(pg_catalog.?) 'old' THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'old',
+									  pg_catalog.left(m OPERATOR(pg_catalog.->>) 'name', 40)
+									  OPERATOR(pg_catalog.||) '@dropped' OPERATOR(pg_catalog.||) k
+									  OPERATOR(pg_catalog.||) '@old');
+		END IF;
+	END LOOP;
+	FOR a IN SELECT x.attnum, x.attname, tenant_iso._history_storage_type(x.atttypid, x.atttypmod) AS typ
 			   FROM pg_catalog.pg_attribute x
 			  WHERE x.attrelid OPERATOR(pg_catalog.=) rel AND x.attnum OPERATOR(pg_catalog.>) 0 AND NOT x.attisdropped
 			  ORDER BY x.attnum LOOP
-		m := h.columns OPERATOR(pg_catalog.->) a.attnum::pg_catalog.text;
+		SELECT h.columns OPERATOR(pg_catalog.->) t.key INTO m FROM pg_catalog.jsonb_each(taken) t
+		 WHERE t.value::pg_catalog.int2 OPERATOR(pg_catalog.=) a.attnum;
 		IF m IS NULL THEN
 			EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.hist, a.attname, a.typ);
 			m := pg_catalog.jsonb_build_object('name', a.attname, 'since', pg_catalog.clock_timestamp());
@@ -872,29 +1029,31 @@ BEGIN
 			IF old OPERATOR(pg_catalog.<>) a.attname THEN
 				EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, old, a.attname);
 				m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('name', a.attname);
+				IF m OPERATOR(pg_catalog.?) 'old' THEN
+					oldcol := pg_catalog.left(a.attname, 40) OPERATOR(pg_catalog.||) '@old';
+					EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, m OPERATOR(pg_catalog.->>) 'old', oldcol);
+					m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('old', oldcol);
+				END IF;
 			END IF;
 			SELECT pg_catalog.format_type(x.atttypid, x.atttypmod) INTO htyp
 			  FROM pg_catalog.pg_attribute x
-			 WHERE x.attrelid OPERATOR(pg_catalog.=) h.hist AND x.attname OPERATOR(pg_catalog.=) a.attname;
+			 WHERE x.attrelid OPERATOR(pg_catalog.=) h.hist AND x.attname OPERATOR(pg_catalog.=) a.attname
+			   AND NOT x.attisdropped;
 			IF htyp OPERATOR(pg_catalog.<>) a.typ THEN
-				IF a.atttypid OPERATOR(pg_catalog.<) 10000 AND (SELECT x.atttypid FROM pg_catalog.pg_attribute x
-						WHERE x.attrelid OPERATOR(pg_catalog.=) h.hist AND x.attname OPERATOR(pg_catalog.=) a.attname)
-						OPERATOR(pg_catalog.<) 10000 THEN
-					BEGIN
-						EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %I::%s',
-												  h.hist, a.attname, a.typ, a.attname, a.typ);
-						htyp := a.typ;
-					EXCEPTION WHEN OTHERS THEN
-						NULL;
-					END;
+				IF a.attname OPERATOR(pg_catalog.=) h.tenant_column OR a.attname OPERATOR(pg_catalog.=) ANY (h.key_columns) THEN
+					RAISE EXCEPTION 'cannot change the type of column "%" of %: history matches rows by it', a.attname, rel
+						USING ERRCODE = 'feature_not_supported',
+							  HINT = 'Call tenant_iso.disable_history() first, and enable_history() again afterwards.';
 				END IF;
-				IF htyp OPERATOR(pg_catalog.<>) a.typ THEN
-					EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.hist, a.attname,
-											  pg_catalog.left(a.attname, 40) OPERATOR(pg_catalog.||) '@retyped'
-											  OPERATOR(pg_catalog.||) a.attnum::pg_catalog.text);
-					EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.hist, a.attname, a.typ);
-					m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('since', pg_catalog.clock_timestamp());
+				oldcol := coalesce(m OPERATOR(pg_catalog.->>) 'old', pg_catalog.left(a.attname, 40) OPERATOR(pg_catalog.||) '@old');
+				IF NOT m OPERATOR(pg_catalog.?) 'old' THEN
+					EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I text', h.hist, oldcol);
 				END IF;
+				EXECUTE pg_catalog.format('UPDATE %s SET %I = pg_catalog.format(''%%s'', %I) WHERE %I IS NOT NULL AND %I IS NULL',
+										  h.hist, oldcol, a.attname, a.attname, oldcol);
+				EXECUTE pg_catalog.format('ALTER TABLE %s DROP COLUMN %I', h.hist, a.attname);
+				EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.hist, a.attname, a.typ);
+				m := m OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('since', pg_catalog.clock_timestamp(), 'old', oldcol);
 			END IF;
 		END IF;
 		cols := cols OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(a.attnum::pg_catalog.text, m);
@@ -937,6 +1096,47 @@ COMMENT ON FUNCTION tenant_iso._history_on_ddl() IS
 CREATE EVENT TRIGGER tenant_iso_history_ddl ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
 	EXECUTE FUNCTION tenant_iso._history_on_ddl();
+
+/*
+ * DROP TABLE of a history-enabled table drops its history with it (a kept
+ * orphan would escape shred_tenant()); a dropped history table takes the
+ * table's history triggers and registration with it.
+ */
+CREATE FUNCTION tenant_iso._history_on_drop() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	dropped oid[];
+	h tenant_iso.history_tables%ROWTYPE;
+BEGIN
+	SELECT pg_catalog.array_agg(d.objid) INTO dropped FROM pg_catalog.pg_event_trigger_dropped_objects() d
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND d.objsubid OPERATOR(pg_catalog.=) 0;
+	IF dropped IS NULL THEN
+		RETURN;
+	END IF;
+	FOR h IN SELECT * FROM tenant_iso.history_tables x
+			  WHERE x.rel::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
+				 OR x.hist::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped) LOOP
+		DELETE FROM tenant_iso.history_tables x WHERE x.rel OPERATOR(pg_catalog.=) h.rel;
+		DELETE FROM tenant_iso.protected x WHERE x.rel OPERATOR(pg_catalog.=) h.hist;
+		IF h.rel::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped) THEN
+			IF NOT h.hist::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped) THEN
+				EXECUTE pg_catalog.format('DROP TABLE %s', h.hist);
+			END IF;
+		ELSE
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_history ON %s', h.rel);
+			PERFORM tenant_iso._history_truncate_triggers(h.rel, false);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._history_on_drop() FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._history_on_drop() IS
+	'Internal: event trigger that drops the history of a dropped table, and the history triggers of a table whose history table was dropped';
+CREATE EVENT TRIGGER tenant_iso_history_forget ON sql_drop
+	EXECUTE FUNCTION tenant_iso._history_on_drop();
 
 CREATE FUNCTION tenant_iso.enable_history(rel regclass, retention interval DEFAULT NULL) RETURNS regclass
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -1014,7 +1214,7 @@ BEGIN
 	IF n OPERATOR(pg_catalog.>) 0 THEN
 		name := name OPERATOR(pg_catalog.||) '#' OPERATOR(pg_catalog.||) n::pg_catalog.text;
 	END IF;
-	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+	SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s', a.attname, tenant_iso._history_storage_type(a.atttypid, a.atttypmod),
 							 CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) 0
 								  THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END),
 							 ', ' ORDER BY a.attnum)
@@ -1124,24 +1324,48 @@ DECLARE
 	h tenant_iso.history_tables%ROWTYPE;
 	total bigint := 0;
 	n bigint;
+	marks jsonb;
+	cutoff text := '(pg_catalog.now() OPERATOR(pg_catalog.-) coalesce($1,'
+		' (SELECT r.retention FROM tenant_iso.history_retention r WHERE r.tenant_id OPERATOR(pg_catalog.=) h.'
+		OPERATOR(pg_catalog.||) '%I' OPERATOR(pg_catalog.||) '::pg_catalog.text),'
+		' $3, pg_catalog.current_setting(''tenant_iso.history_retention'')::pg_catalog.interval))';
 	su boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 						   WHERE r.oid OPERATOR(pg_catalog.=) tenant_iso._caller()::pg_catalog.oid AND r.rolsuper);
 BEGIN
 	IF older_than OPERATOR(pg_catalog.<) interval '0' THEN
 		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF NOT su AND only_tenant IS NULL AND EXISTS (SELECT 1 FROM tenant_iso.history_tables)
+	   AND NOT EXISTS (SELECT 1 FROM tenant_iso.history_tables x JOIN pg_catalog.pg_class c
+						   ON c.oid OPERATOR(pg_catalog.=) x.rel::pg_catalog.oid
+						WHERE pg_catalog.pg_has_role(tenant_iso._caller(), c.relowner, 'USAGE')) THEN
+		RAISE EXCEPTION 'must be superuser or own a history-enabled table' USING ERRCODE = 'insufficient_privilege';
+	END IF;
 	FOR h IN SELECT * FROM tenant_iso.history_tables x ORDER BY x.rel::pg_catalog.text LOOP
 		CONTINUE WHEN NOT su AND only_tenant IS NULL AND NOT pg_catalog.pg_has_role(tenant_iso._caller(),
 				(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) h.rel::pg_catalog.oid), 'USAGE');
+		-- per tenant, the newest cutoff that removed something: a rewind
+		-- never reaches behind it (the retention may be raised later)
 		EXECUTE pg_catalog.format(
-			'DELETE FROM %s h WHERE ($2 IS NULL OR h.%I::pg_catalog.text OPERATOR(pg_catalog.=) $2)'
-			' AND ($4 OR coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<)'
-			' (pg_catalog.now() OPERATOR(pg_catalog.-) coalesce($1,'
-			' (SELECT r.retention FROM tenant_iso.history_retention r WHERE r.tenant_id OPERATOR(pg_catalog.=) h.%I::pg_catalog.text),'
-			' $3, pg_catalog.current_setting(''tenant_iso.history_retention'')::pg_catalog.interval)))',
-			h.hist, h.tenant_column, h.tenant_column)
+			'WITH d AS (DELETE FROM %s h WHERE ($2 IS NULL OR h.%I::pg_catalog.text OPERATOR(pg_catalog.=) $2)'
+			' AND ($4 OR coalesce(h.valid_to, h.valid_from) OPERATOR(pg_catalog.<) %s)'
+			' RETURNING h.%I::pg_catalog.text AS t,'
+			' CASE WHEN $4 THEN pg_catalog.clock_timestamp() ELSE %s END AS c)'
+			' SELECT coalesce(pg_catalog.jsonb_object_agg(x.t, x.c), ''{}''), coalesce(pg_catalog.sum(x.n), 0)::pg_catalog.int8'
+			' FROM (SELECT d.t, pg_catalog.max(d.c) AS c, pg_catalog.count(*) AS n FROM d GROUP BY d.t) x',
+			h.hist, h.tenant_column, pg_catalog.format(cutoff, h.tenant_column), h.tenant_column,
+			pg_catalog.format(cutoff, h.tenant_column))
+			INTO marks, n
 			USING older_than, only_tenant, h.retention, everything;
-		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n OPERATOR(pg_catalog.>) 0 THEN
+			UPDATE tenant_iso.history_tables x
+			   SET purged = x.purged OPERATOR(pg_catalog.||) (
+					SELECT coalesce(pg_catalog.jsonb_object_agg(m.key,
+						greatest(m.value::pg_catalog.timestamptz,
+								 (x.purged OPERATOR(pg_catalog.->>) m.key)::pg_catalog.timestamptz)), '{}')
+					  FROM pg_catalog.jsonb_each_text(marks) m)
+			 WHERE x.rel OPERATOR(pg_catalog.=) h.rel;
+		END IF;
 		total := total OPERATOR(pg_catalog.+) n;
 	END LOOP;
 	RETURN total;
