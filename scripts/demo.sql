@@ -32,14 +32,19 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS tenant_iso;
 
--- leftovers of an earlier run: the replica copy of section 12; unprotect
--- (so the registry forgets them) and drop
+-- leftovers of an earlier run: the replica copy of section 12; history
+-- (section 13) disabled and its tables dropped; unprotect (so the registry
+-- forgets them) and drop
 DROP DATABASE IF EXISTS demo_replica WITH (FORCE);
 DO $$
 DECLARE
 	r regclass;
 	role_name text;
 BEGIN
+	FOR r IN SELECT rel FROM tenant_iso.history_tables
+			  WHERE rel IN (to_regclass('public.orders'), to_regclass('public.customers')) LOOP
+		PERFORM tenant_iso.disable_history(r);
+	END LOOP;
 	FOR r IN SELECT rel FROM tenant_iso.protected_tables
 			  WHERE rel IN (to_regclass('public.orders'), to_regclass('public.customers')) LOOP
 		PERFORM tenant_iso.unprotect(r);
@@ -322,7 +327,66 @@ SELECT count(*) AS differences
 \c :demo_db
 
 \echo
-\echo '== 13. Architecture validation: the database audits its own posture'
+\echo '== 13. Self-service restore: acme deletes rows by mistake, undeletes them, then rewinds'
+\echo '-- the owner (here the superuser) enables history on both tables:'
+SELECT tenant_iso.enable_history('orders') AS orders_history,
+	   tenant_iso.enable_history('customers') AS customers_history;
+SET ROLE acme_app;
+INSERT INTO orders (id, item) VALUES (3, 'giant magnet'), (4, 'tornado seeds');
+\echo '-- a cleanup meant for one order runs without its WHERE clause (row security keeps it to acme):'
+DELETE FROM orders;
+SELECT count(*) AS acme_orders_left FROM orders;
+\echo '-- acme''s recycle bin (deleted_rows, the last day by default) lists them:'
+SELECT (key ->> 'id')::int AS id, image ->> 'item' AS item FROM tenant_iso.deleted_rows('orders') ORDER BY 1;
+\echo '-- undelete one key, then all that was deleted in the last hour:'
+SELECT * FROM tenant_iso.undelete('orders', now() - interval '1 hour',
+								   key => '{"tenant_id": "acme", "id": 1}');
+SELECT * FROM tenant_iso.undelete('orders', now() - interval '1 hour');
+SELECT * FROM orders ORDER BY id;
+RESET ROLE;
+
+\echo '-- a point in time before the next mistake (psql keeps it in :before_batch):'
+SELECT clock_timestamp() AS before_batch \gset
+SET ROLE acme_app;
+\echo '-- a faulty batch job renames every order, deletes the customer and adds junk:'
+UPDATE orders SET item = 'DISCONTINUED';
+DELETE FROM customers;
+INSERT INTO orders (id, item) VALUES (100, 'junk'), (101, 'junk');
+RESET ROLE;
+\echo '-- meanwhile globex keeps working:'
+SET ROLE globex_app;
+UPDATE orders SET item = 'doomsday device, mark II' WHERE id = 1;
+INSERT INTO orders (id, item) VALUES (2, 'hammock');
+RESET ROLE;
+SET ROLE acme_app;
+\echo '-- acme reads its orders as they were (as_of needs a column definition list):'
+SELECT * FROM tenant_iso.as_of('orders', :'before_batch') AS o(tenant_id text, id int, item text)
+ ORDER BY id;
+\echo '-- what a rewind of all of acme''s tables would change (dry run), then the rewind:'
+SELECT * FROM tenant_iso.restore_tenant(:'before_batch', dry_run => true) ORDER BY 1;
+SELECT * FROM tenant_iso.restore_tenant(:'before_batch') ORDER BY 1;
+SELECT * FROM orders ORDER BY id;
+SELECT id, name, tenant_iso.decrypt_text(ssn, 'customers.ssn') AS ssn FROM customers;
+\echo '-- acme cannot read or rewind globex''s history:'
+DO $$ BEGIN
+	PERFORM * FROM tenant_iso.deleted_rows('orders', tenant => 'globex');
+EXCEPTION WHEN others THEN RAISE NOTICE 'deleted_rows() for globex refused: % %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN
+	PERFORM * FROM tenant_iso.restore_tenant(now(), tenant => 'globex');
+EXCEPTION WHEN others THEN RAISE NOTICE 'restore_tenant() for globex refused: % %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN
+	PERFORM * FROM tenant_iso_history."public.orders";
+EXCEPTION WHEN others THEN RAISE NOTICE 'reading the history table directly refused: % %', SQLSTATE, SQLERRM; END $$;
+RESET ROLE;
+\echo '-- globex''s rows are as globex left them, and every tenant''s digests still verify:'
+SELECT * FROM orders ORDER BY tenant_id, id;
+SELECT rel, tenant_id, rows, ok FROM tenant_iso.verify() ORDER BY 2;
+\echo '-- an administrator names the tenant it acts for; here globex''s changes since the rewind point:'
+SELECT op, (key ->> 'id')::int AS id, image ->> 'item' AS old_item
+  FROM tenant_iso.history('orders', :'before_batch', tenant => 'globex') ORDER BY changed_at;
+
+\echo
+\echo '== 14. Architecture validation: the database audits its own posture'
 \pset footer on
 SELECT severity, check_id, object FROM tenant_iso.validate();
 SELECT tenant_iso.baseline_save('demo') \g /dev/null
