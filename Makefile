@@ -29,6 +29,7 @@ OBJS = \
 	src/lthash.o \
 	src/canonical.o \
 	src/digest.o \
+	src/history.o \
 	src/peer.o
 
 # SQL scripts.  Released install scripts (tenant_iso--0.1.0.sql, checked in)

@@ -8,7 +8,8 @@ SELECT c.relname, a.attnum, a.attname, a.atttypid::regtype AS type
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'tenant_iso'::regnamespace
    AND c.relname IN ('tenants', 'members', 'switchers', 'protected', 'data_keys',
-                     'tracked', 'digests', 'token_keys', 'token_revocations')
+                     'tracked', 'digests', 'token_keys', 'token_revocations',
+                     'history_tables')
    AND a.attnum > 0 AND NOT a.attisdropped
  ORDER BY c.relname, a.attnum;
 

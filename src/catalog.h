@@ -55,6 +55,12 @@
 #define Anum_digests_lanes 5
 #define Natts_digests 5
 
+/* tenant_iso.history_tables: the history trigger reads it (history.c) */
+#define Anum_history_tables_rel 1
+#define Anum_history_tables_hist 2
+#define Anum_history_tables_tenant_column 3
+#define Anum_history_tables_key_columns 4
+
 /* tenant_iso.token_keys */
 #define Anum_token_keys_kid 1
 #define Anum_token_keys_created_at 2

@@ -18,7 +18,9 @@
  */
 #include "postgres.h"
 
+#include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "guc.h"
 #include "tenant_iso.h"
@@ -41,10 +43,63 @@ bool		ti_hide_statistics = true;
 /* residue.c */
 bool		ti_discard_temp_on_switch = false;
 
+/* history.c */
+char	   *ti_history_retention = NULL;
+char	   *ti_history_purge_interval = NULL;
+char	   *ti_history_purge_databases = NULL;
+
 /* validate() */
 char	   *ti_tenant_columns = NULL;
 char	   *ti_key_max_age = NULL;
 char	   *ti_verify_max_age = NULL;
+
+/*
+ * An interval's length in microseconds (a month counts 30 days), without
+ * raising: false when the text is not an interval or is out of range.
+ */
+bool
+ti_parse_interval_usecs(const char *text, int64 *usecs)
+{
+	char		workbuf[256];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	struct pg_itm_in itm;
+	Interval	span;
+
+	if (ParseDateTime(text, workbuf, sizeof(workbuf), field, ftype,
+					  MAXDATEFIELDS, &nf) != 0 ||
+		DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm) != 0 ||
+		dtype != DTK_DELTA || itmin2interval(&itm, &span) != 0)
+		return false;
+	if (span.month > 1200 || span.month < -1200 || span.day > 36600 || span.day < -36600)
+		return false;
+	*usecs = span.time + (int64) span.day * USECS_PER_DAY +
+		(int64) span.month * DAYS_PER_MONTH * USECS_PER_DAY;
+	return true;
+}
+
+/* An interval setting: empty, or an interval that is not negative. */
+bool
+ti_check_interval_setting(char **newval, void **extra, GucSource source)
+{
+	int64		usecs;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!ti_parse_interval_usecs(*newval, &usecs))
+	{
+		GUC_check_errdetail("\"%s\" is not an interval.", *newval);
+		return false;
+	}
+	if (usecs < 0)
+	{
+		GUC_check_errdetail("The interval must not be negative.");
+		return false;
+	}
+	return true;
+}
 
 void
 ti_guc_init(void)
@@ -120,6 +175,32 @@ ti_guc_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* history (self-service restore) */
+	DefineCustomStringVariable("tenant_iso.history_retention",
+							   "How long row history is kept, unless a table or tenant sets its own retention.",
+							   NULL,
+							   &ti_history_retention,
+							   "30 days",
+							   PGC_SUSET,
+							   0,
+							   ti_check_interval_setting, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.history_purge_interval",
+							   "How often the purge worker runs purge_history(); 0 or empty for never.",
+							   NULL,
+							   &ti_history_purge_interval,
+							   "1 hour",
+							   PGC_SIGHUP,
+							   0,
+							   ti_check_interval_setting, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.history_purge_databases",
+							   "Databases (comma-separated) in which a background worker purges row history.",
+							   NULL,
+							   &ti_history_purge_databases,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
 
 	/* validate() and drift() */
 	DefineCustomStringVariable("tenant_iso.tenant_columns",

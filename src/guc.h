@@ -34,6 +34,13 @@ extern bool ti_hide_statistics;
 /* residue.c */
 extern bool ti_discard_temp_on_switch;
 
+/* history.c; history_retention is read by the SQL functions only */
+extern char *ti_history_retention;
+extern char *ti_history_purge_interval;
+extern char *ti_history_purge_databases;
+extern bool ti_check_interval_setting(char **newval, void **extra, GucSource source);
+extern bool ti_parse_interval_usecs(const char *text, int64 *usecs);
+
 /*
  * validate(): read by the SQL functions through current_setting(); C
  * never reads them.

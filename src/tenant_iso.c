@@ -40,6 +40,7 @@ _PG_init(void)
 	ti_context_init();
 	ti_isolation_init();
 	ti_keys_init();
+	ti_history_init();
 
 	MarkGUCPrefixReserved("tenant_iso");
 }

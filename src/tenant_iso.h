@@ -20,6 +20,7 @@ extern void ti_registry_init(void);
 extern void ti_context_init(void);
 extern void ti_isolation_init(void);
 extern void ti_keys_init(void);
+extern void ti_history_init(void);
 
 /* masterkey.c */
 extern void ti_derive_key(const char *purpose, uint8 *out);

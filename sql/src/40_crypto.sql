@@ -87,11 +87,13 @@ BEGIN
 		   retired_at = coalesce(k.retired_at, now())
 	 WHERE k.tenant_id = shred_tenant.tenant_id AND k.state <> 'destroyed';
 	GET DIAGNOSTICS n = ROW_COUNT;
+	-- the tenant's row history goes too: its old images are its data
+	PERFORM tenant_iso._purge_history(NULL, shred_tenant.tenant_id, true);
 	RETURN n;
 END
 $$;
 COMMENT ON FUNCTION tenant_iso.shred_tenant(text) IS
-	'Destroy every data key of a tenant, irreversibly: its ciphertexts can never be opened again';
+	'Destroy every data key of a tenant, irreversibly (its ciphertexts can never be opened again), and erase its row history';
 
 REVOKE ALL ON FUNCTION tenant_iso.rotate_tenant_key(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tenant_iso.rewrap_keys() FROM PUBLIC;

@@ -16,6 +16,7 @@ DECLARE
 	r record;
 	n_prot bigint := 0;
 	n_track bigint := 0;
+	n_hist bigint := 0;
 	n_keys bigint;
 	n_tenants bigint;
 BEGIN
@@ -29,6 +30,10 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Call tenant_iso.reset_tenant() first.';
 	END IF;
+	FOR r IN SELECT h.rel FROM tenant_iso.history_tables h ORDER BY h.rel::pg_catalog.text LOOP
+		PERFORM tenant_iso.disable_history(r.rel, false);
+		n_hist := n_hist OPERATOR(pg_catalog.+) 1;
+	END LOOP;
 	-- roots first: unprotect() of a root also unprotects what inherited from it
 	FOR r IN SELECT p.rel FROM tenant_iso.protected p WHERE p.via IS NULL ORDER BY p.rel::pg_catalog.text LOOP
 		PERFORM tenant_iso.unprotect(r.rel);
@@ -46,6 +51,8 @@ BEGIN
 	SELECT pg_catalog.count(*) INTO n_tenants FROM tenant_iso.tenants;
 
 	object := 'protected tables'; remains := pg_catalog.format('%s unprotected: row security and tenant defaults restored as they were before protect()', n_prot);
+	RETURN NEXT;
+	object := 'history'; remains := pg_catalog.format('%s tables: history triggers and history tables removed', n_hist);
 	RETURN NEXT;
 	object := 'tracked tables'; remains := pg_catalog.format('%s untracked: digest triggers and digests removed', n_track);
 	RETURN NEXT;

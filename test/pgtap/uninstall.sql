@@ -42,7 +42,7 @@ SELECT throws_ok('SELECT tenant_iso.uninstall()', '42501', NULL, 'uninstall() is
 RESET ROLE;
 
 SELECT is((SELECT string_agg(object, ', ' ORDER BY object) FROM tenant_iso.uninstall()),
-	'data keys, next steps, protected tables, registry, tracked tables', 'uninstall() lists what it did and what remains');
+	'data keys, history, next steps, protected tables, registry, tracked tables', 'uninstall() lists what it did and what remains');
 SELECT is((SELECT count(*) FROM tenant_iso.protected), 0::bigint, 'nothing is protected any more');
 SELECT is((SELECT count(*) FROM tenant_iso.tracked), 0::bigint, 'nothing is tracked any more');
 SELECT is((SELECT count(*) FROM pg_class WHERE relname IN ('un_t', 'un_p', 'un_p1') AND (relrowsecurity OR relforcerowsecurity)),
