@@ -32,7 +32,6 @@
 
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
@@ -191,17 +190,6 @@ ti_plan_checked_as(PlannedStmt *plan, Oid **relids, Oid **users)
 		n++;
 	}
 	return n;
-}
-
-/* 18: index_beginscan takes the scan's instrumentation (NULL: none) */
-static inline IndexScanDesc
-ti_index_beginscan(Relation heap, Relation index, Snapshot snapshot, int nkeys, int norderbys)
-{
-#if PG_VERSION_NUM >= 180000
-	return index_beginscan(heap, index, snapshot, NULL, nkeys, norderbys);
-#else
-	return index_beginscan(heap, index, snapshot, nkeys, norderbys);
-#endif
 }
 
 #endif							/* TI_COMPAT_H */

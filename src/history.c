@@ -31,7 +31,6 @@
  */
 #include "postgres.h"
 
-#include "access/amapi.h"
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -77,7 +76,6 @@ typedef struct HistLayout
 {
 	Oid			relid;			/* hash key: the trigger's relation */
 	Oid			hist;			/* the history table */
-	Oid			index;			/* its (tenant, key..., valid_to) index */
 	int			hist_natts;
 	AttrNumber *src;			/* per history column: attnum in relid, or 0 */
 	AttrNumber	att_valid_from;
@@ -87,8 +85,6 @@ typedef struct HistLayout
 	int			nkeys;			/* tenant column + primary key columns */
 	AttrNumber	key_src[HIST_MAX_KEYS];	/* in relid */
 	AttrNumber	key_hist[HIST_MAX_KEYS];	/* in hist */
-	RegProcedure key_eq[HIST_MAX_KEYS];
-	Oid			key_coll[HIST_MAX_KEYS];
 } HistLayout;
 
 static MemoryContext layout_cxt = NULL;
@@ -173,8 +169,6 @@ build_layout(Relation rel, HistLayout *e)
 	int			nk;
 	Relation	h;
 	TupleDesc	hd;
-	List	   *indexes;
-	ListCell   *lc;
 
 	if (!find_registration(RelationGetRelid(rel), &hist, &tenant_column, &keys))
 		ereport(ERROR,
@@ -240,41 +234,6 @@ build_layout(Relation rel, HistLayout *e)
 							n, RelationGetRelationName(rel))));
 	}
 
-	/* the lookup index: its leading columns are the key columns in order */
-	e->index = InvalidOid;
-	indexes = RelationGetIndexList(h);
-	foreach(lc, indexes)
-	{
-		Relation	ir = index_open(lfirst_oid(lc), AccessShareLock);
-		bool		ok = ir->rd_index->indnkeyatts == e->nkeys + 1 &&
-			ir->rd_indexprs == NIL && ir->rd_indam->amcanorder;
-
-		for (int i = 0; ok && i < e->nkeys; i++)
-			ok = ir->rd_index->indkey.values[i] == e->key_hist[i];
-		if (ok && ir->rd_index->indkey.values[e->nkeys] == e->att_valid_to)
-		{
-			e->index = RelationGetRelid(ir);
-			for (int i = 0; i < e->nkeys; i++)
-			{
-				Oid			typ = TupleDescAttr(hd, e->key_hist[i] - 1)->atttypid;
-				Oid			opr = get_opfamily_member(ir->rd_opfamily[i], typ, typ,
-													  BTEqualStrategyNumber);
-
-				if (!OidIsValid(opr))
-					elog(ERROR, "no equality operator for history key column");
-				e->key_eq[i] = get_opcode(opr);
-				e->key_coll[i] = ir->rd_indcollation[i];
-			}
-		}
-		index_close(ir, AccessShareLock);
-		if (OidIsValid(e->index))
-			break;
-	}
-	if (!OidIsValid(e->index))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the history table of \"%s\" lacks its key index",
-						RelationGetRelationName(rel))));
 	table_close(h, AccessShareLock);
 	return e;
 }
