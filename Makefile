@@ -30,6 +30,9 @@ OBJS = \
 	src/canonical.o \
 	src/digest.o \
 	src/history.o \
+	src/stats.o \
+	src/admission.o \
+	src/limits.o \
 	src/peer.o
 
 # SQL scripts.  Released install scripts (tenant_iso--0.1.0.sql, checked in)

@@ -71,6 +71,14 @@
 #define Anum_token_revocations_tenant_id 1
 #define Anum_token_revocations_revoked_before 2
 
+/* tenant_iso.limits: limits.c caches it */
+#define Anum_limits_tenant_id 1
+#define Anum_limits_max_active_statements 2
+#define Anum_limits_statement_timeout 3
+#define Anum_limits_work_mem 4
+#define Anum_limits_temp_file_limit 5
+#define Anum_limits_max_statements_per_second 6
+
 /* registry.c: the OID of one of the tables above, InvalidOid if absent */
 extern Oid	ti_ext_relid(const char *relname);
 

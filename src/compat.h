@@ -39,6 +39,10 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/wait_event.h"
+#include "storage/proc.h"
+#include "miscadmin.h"
 #include "utils/regproc.h"
 #if PG_VERSION_NUM >= 160000
 #include "parser/parse_relation.h"
@@ -190,6 +194,62 @@ ti_plan_checked_as(PlannedStmt *plan, Oid **relids, Oid **users)
 		n++;
 	}
 	return n;
+}
+
+/* 17: this backend's PGPROC number */
+#if PG_VERSION_NUM >= 170000
+#define TI_MY_PROCNO MyProcNumber
+#else
+#define TI_MY_PROCNO (MyProc->pgprocno)
+#endif
+
+/*
+ * 17: extensions name their own wait events (pg_stat_activity shows
+ * wait_event_type Extension with these names); before, all show as
+ * "Extension".
+ */
+#if PG_VERSION_NUM >= 170000
+static inline uint32
+ti_wait_event_named(uint32 *cache, const char *name)
+{
+	if (*cache == 0)
+		*cache = WaitEventExtensionNew(name);
+	return *cache;
+}
+static inline uint32
+ti_wait_event_admission(void)
+{
+	static uint32 ev = 0;
+
+	return ti_wait_event_named(&ev, "TenantIsoAdmission");
+}
+static inline uint32
+ti_wait_event_rate(void)
+{
+	static uint32 ev = 0;
+
+	return ti_wait_event_named(&ev, "TenantIsoRateLimit");
+}
+#else
+#define ti_wait_event_admission() PG_WAIT_EXTENSION
+#define ti_wait_event_rate() PG_WAIT_EXTENSION
+#endif
+
+/* 16: a built-in setting's definition, to chain a check hook onto it */
+static inline struct config_generic *
+ti_find_guc(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	return find_option(name, false, true, ERROR);
+#else
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(vars[i]->name, name) == 0)
+			return vars[i];
+	return NULL;
+#endif
 }
 
 #endif							/* TI_COMPAT_H */

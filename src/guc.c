@@ -23,6 +23,7 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "neighbours.h"
 #include "tenant_iso.h"
 
 /* context.c */
@@ -201,6 +202,66 @@ ti_guc_init(void)
 							   PGC_POSTMASTER,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	/* noisy neighbours: statistics (stats.c) */
+	DefineCustomBoolVariable("tenant_iso.track_stats",
+							 "Collects per-tenant statistics (the view tenant_iso.tenant_stats).",
+							 "Limits are enforced even when this is off.",
+							 &ti_track_stats,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("tenant_iso.stats_max_tenants",
+							"Number of tenants whose statistics are kept in shared memory.",
+							"Beyond it, the least recently active tenant's counters fold into the row tenant = NULL.",
+							&ti_stats_max_tenants,
+							10000, 10, 10000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("tenant_iso.stats_period",
+							"Length of a statistics period (the _current and _previous columns of tenant_stats).",
+							NULL,
+							&ti_stats_period_s,
+							60, 1, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("tenant_iso.track_queries",
+							 "Keeps each tenant's top queries by queryid (the view tenant_iso.tenant_query_stats).",
+							 NULL,
+							 &ti_track_queries,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("tenant_iso.stats_queries_per_tenant",
+							"Number of queries kept per tenant when tenant_iso.track_queries is on.",
+							NULL,
+							&ti_stats_queries_per_tenant,
+							20, 1, 1000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	/* noisy neighbours: limits (limits.c, admission.c) */
+	DefineCustomStringVariable("tenant_iso.default_limits",
+							   "Limits of tenants without their own (set_tenant_limits), as name=value pairs.",
+							   "For example 'max_active_statements=4, statement_timeout=30s, work_mem=64MB, temp_file_limit=1GB, max_statements_per_second=100'.",
+							   &ti_default_limits,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   ti_check_default_limits, ti_assign_default_limits, NULL);
+	DefineCustomIntVariable("tenant_iso.admission_timeout",
+							"Longest wait of a statement for admission or a rate-limit token.",
+							NULL,
+							&ti_admission_timeout_ms,
+							10000, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	/* validate() and drift() */
 	DefineCustomStringVariable("tenant_iso.tenant_columns",

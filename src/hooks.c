@@ -22,6 +22,7 @@
 #include "digest.h"
 #include "isolation.h"
 #include "keys.h"
+#include "neighbours.h"
 #include "tenant_iso.h"
 
 static row_security_policy_hook_type prev_permissive_hook = NULL;
@@ -29,7 +30,15 @@ static row_security_policy_hook_type prev_restrictive_hook = NULL;
 static ProcessUtility_hook_type prev_utility_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start = NULL;
 static ExecutorRun_hook_type prev_executor_run = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
+
+/*
+ * Nesting depth of executor runs and counted utility statements, as in
+ * pg_stat_statements: a statement that starts at depth 0 is top-level
+ * (stats.c counts and limits it).
+ */
+static int	exec_nested = 0;
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static object_access_hook_type prev_object_access = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr = NULL;
@@ -111,6 +120,9 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		ti_residue_check_plan(queryDesc->plannedstmt);
 		ti_foreign_check_plan(queryDesc->plannedstmt);
 	}
+	/* may wait for a rate-limit token */
+	ti_stats_executor_start(queryDesc,
+							exec_nested == 0 && !(eflags & EXEC_FLAG_EXPLAIN_ONLY));
 
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
@@ -123,16 +135,53 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 ti_ExecutorRun(TI_EXECUTOR_RUN_PARAMS)
 {
+	void	   *stats;
+
 	ti_cursors_executor_run(queryDesc);
-	if (prev_executor_run)
-		prev_executor_run(TI_EXECUTOR_RUN_ARGS);
-	else
-		standard_ExecutorRun(TI_EXECUTOR_RUN_ARGS);
+	/* may wait for admission */
+	ti_stats_run_begin(queryDesc, true, &stats);
+	exec_nested++;
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(TI_EXECUTOR_RUN_ARGS);
+		else
+			standard_ExecutorRun(TI_EXECUTOR_RUN_ARGS);
+	}
+	PG_FINALLY();
+	{
+		exec_nested--;
+		ti_stats_run_end(queryDesc, stats);
+	}
+	PG_END_TRY();
+}
+
+static void
+ti_ExecutorFinish(QueryDesc *queryDesc)
+{
+	void	   *stats;
+
+	ti_stats_run_begin(queryDesc, false, &stats);
+	exec_nested++;
+	PG_TRY();
+	{
+		if (prev_executor_finish)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		exec_nested--;
+		ti_stats_run_end(queryDesc, stats);
+	}
+	PG_END_TRY();
 }
 
 static void
 ti_ExecutorEnd(QueryDesc *queryDesc)
 {
+	ti_stats_executor_end(queryDesc, exec_nested == 0);
 	ti_cursors_executor_end(queryDesc);
 	if (prev_executor_end)
 		prev_executor_end(queryDesc);
@@ -197,10 +246,10 @@ ti_utility_chained(void)
 }
 
 static void
-ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-				  bool readOnlyTree, ProcessUtilityContext context,
-				  ParamListInfo params, QueryEnvironment *queryEnv,
-				  DestReceiver *dest, QueryCompletion *qc)
+process_utility(PlannedStmt *pstmt, const char *queryString,
+				bool readOnlyTree, ProcessUtilityContext context,
+				ParamListInfo params, QueryEnvironment *queryEnv,
+				DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	TiUtilityCall call = {pstmt, queryString, readOnlyTree, context,
@@ -237,6 +286,59 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 }
 
+/*
+ * Utility statements that count as statements of their own.  Transaction
+ * control is not one; PREPARE, EXECUTE, DEALLOCATE, DECLARE, FETCH and
+ * CLOSE count through the query they run (its executor starts at depth 0).
+ */
+static bool
+utility_counted(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_TransactionStmt:
+		case T_PrepareStmt:
+		case T_ExecuteStmt:
+		case T_DeallocateStmt:
+		case T_DeclareCursorStmt:
+		case T_FetchStmt:
+		case T_ClosePortalStmt:
+			return false;
+		default:
+			return true;
+	}
+}
+
+static void
+ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	void	   *stats;
+
+	if (exec_nested != 0 || !utility_counted(pstmt->utilityStmt))
+	{
+		process_utility(pstmt, queryString, readOnlyTree, context, params,
+						queryEnv, dest, qc);
+		return;
+	}
+	/* may wait for a rate-limit token */
+	stats = ti_stats_utility_begin();
+	exec_nested++;
+	PG_TRY();
+	{
+		process_utility(pstmt, queryString, readOnlyTree, context, params,
+						queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		exec_nested--;
+		ti_stats_utility_end(stats);
+	}
+	PG_END_TRY();
+}
+
 void
 ti_isolation_init(void)
 {
@@ -261,6 +363,8 @@ ti_isolation_init(void)
 	ExecutorStart_hook = ti_ExecutorStart;
 	prev_executor_run = ExecutorRun_hook;
 	ExecutorRun_hook = ti_ExecutorRun;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = ti_ExecutorFinish;
 	prev_executor_end = ExecutorEnd_hook;
 	ExecutorEnd_hook = ti_ExecutorEnd;
 

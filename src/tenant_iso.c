@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "guc.h"
+#include "neighbours.h"
 #include "tenant_iso.h"
 
 PG_MODULE_MAGIC;
@@ -41,6 +42,8 @@ _PG_init(void)
 	ti_isolation_init();
 	ti_keys_init();
 	ti_history_init();
+	ti_stats_init();
+	ti_limits_init();
 
 	MarkGUCPrefixReserved("tenant_iso");
 }

@@ -1,0 +1,502 @@
+/*
+ * src/limits.c
+ *	  Tenant limits: the cached copy of tenant_iso.limits merged with the
+ *	  setting tenant_iso.default_limits, and the caps that limits put on
+ *	  statement_timeout, work_mem and temp_file_limit in a tenant context.
+ *
+ * tenant_iso.limits is a configuration table like the registry's: loaded
+ * whole into a backend-local hash on first use after an invalidation, and
+ * invalidated by the relcache invalidation that its statement trigger
+ * (_config_changed) sends.  A limit changed with set_tenant_limits()
+ * therefore applies from every backend's next transaction (and at once to
+ * statements waiting for admission, which accept invalidations while they
+ * wait).  A column that is NULL in a tenant's row takes the default.
+ *
+ * The caps.  In a tenant context whose limits cap a setting:
+ *	 - the setting is lowered to the limit, with the effect of SET LOCAL
+ *	   (ti_limits_apply, before parse analysis and at the start of every
+ *	   top-level statement), so that it is back to the session's own value
+ *	   after the transaction; statement_timeout's timer is also re-armed
+ *	   from the statement's start, since the server armed it before our
+ *	   hooks ran;
+ *	 - a SET (or set_config(), or a function's SET clause) to a value above
+ *	   the limit, or to "no limit", is refused with 42501 by a check hook
+ *	   chained onto the built-in setting's own.  RESET and DISCARD bypass
+ *	   check hooks; the next statement lowers the value again.
+ *
+ * Elevated paths: none.  The table is read by a direct heap scan, as the
+ * registry's are; nothing here runs SQL or resolves names.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "compat.h"
+#include "neighbours.h"
+#include "tenant_iso.h"
+
+char	   *ti_default_limits = NULL;
+
+static const TiLimits no_limits = {0, 0, 0, -1, 0};
+static const TiLimits *default_limits = &no_limits;
+
+/* one tenant's row; unset fields are -2 (rate: NAN) */
+typedef struct LimitsEntry
+{
+	char		tenant[NAMEDATALEN];
+	TiLimits	l;
+} LimitsEntry;
+
+#define UNSET (-2)
+
+static bool cache_valid = false;
+static Oid	limits_oid = InvalidOid;
+static HTAB *limits_hash = NULL;
+static MemoryContext limits_cxt = NULL;
+static TiLimits merged;
+
+static void
+limits_relcache_cb(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == limits_oid)
+	{
+		cache_valid = false;
+		if (!OidIsValid(relid))
+			limits_oid = InvalidOid;
+	}
+}
+
+/* a memory or time value with the unit of a built-in setting, or false */
+static bool
+parse_with_unit(const char *value, int flags, int *out)
+{
+	const char *hint = NULL;
+
+	return parse_int(value, out, flags, &hint);
+}
+
+static void
+load_row(HeapTuple tup, TupleDesc desc, LimitsEntry *e)
+{
+	bool		isnull;
+	Datum		d;
+
+	e->l.max_active = UNSET;
+	e->l.statement_timeout_ms = UNSET;
+	e->l.work_mem_kb = UNSET;
+	e->l.temp_file_limit_kb = UNSET;
+	e->l.rate = NAN;
+
+	d = heap_getattr(tup, Anum_limits_max_active_statements, desc, &isnull);
+	if (!isnull)
+		e->l.max_active = DatumGetInt32(d);
+	d = heap_getattr(tup, Anum_limits_statement_timeout, desc, &isnull);
+	if (!isnull)
+	{
+		Interval   *iv = DatumGetIntervalP(d);
+		double		ms = (iv->time + (double) iv->day * USECS_PER_DAY +
+						  (double) iv->month * DAYS_PER_MONTH * USECS_PER_DAY) / 1000.0;
+
+		e->l.statement_timeout_ms = (int) Min(Max(ms, 0), INT_MAX);
+	}
+	d = heap_getattr(tup, Anum_limits_work_mem, desc, &isnull);
+	if (!isnull && !parse_with_unit(TextDatumGetCString(d), GUC_UNIT_KB, &e->l.work_mem_kb))
+		e->l.work_mem_kb = UNSET;
+	d = heap_getattr(tup, Anum_limits_temp_file_limit, desc, &isnull);
+	if (!isnull && !parse_with_unit(TextDatumGetCString(d), GUC_UNIT_KB, &e->l.temp_file_limit_kb))
+		e->l.temp_file_limit_kb = UNSET;
+	d = heap_getattr(tup, Anum_limits_max_statements_per_second, desc, &isnull);
+	if (!isnull)
+		e->l.rate = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+}
+
+static void
+ensure_loaded(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HASHCTL		ctl;
+
+	if (cache_valid)
+		return;
+	limits_hash = NULL;
+	if (!IsTransactionState() || !ti_extension_present())
+		return;
+	limits_oid = ti_ext_relid("limits");
+	if (!OidIsValid(limits_oid))
+		return;					/* 0.1.0's SQL objects: no limits yet */
+
+	if (limits_cxt == NULL)
+		limits_cxt = AllocSetContextCreate(TopMemoryContext, "tenant_iso limits",
+										   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(limits_cxt);
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(LimitsEntry);
+	ctl.hcxt = limits_cxt;
+	limits_hash = hash_create("tenant_iso limits", 64, &ctl,
+							  HASH_ELEM | HASH_CONTEXT | HASH_STRINGS);
+
+	rel = table_open(limits_oid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_limits_tenant_id, RelationGetDescr(rel), &isnull);
+		char	   *id;
+		LimitsEntry *e;
+
+		if (isnull)
+			continue;
+		id = TextDatumGetCString(d);
+		if (strlen(id) >= NAMEDATALEN)
+			continue;
+		e = hash_search(limits_hash, id, HASH_ENTER, NULL);
+		load_row(tup, RelationGetDescr(rel), e);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	cache_valid = true;
+}
+
+/* The effective limits of tenant; valid until the next call. */
+const TiLimits *
+ti_limits_for(const char *tenant)
+{
+	LimitsEntry *e = NULL;
+	const TiLimits *d = default_limits;
+
+	ensure_loaded();
+	if (limits_hash != NULL && tenant != NULL && strlen(tenant) < NAMEDATALEN)
+		e = hash_search(limits_hash, tenant, HASH_FIND, NULL);
+	if (e == NULL)
+		return d;
+	merged.max_active = e->l.max_active != UNSET ? e->l.max_active : d->max_active;
+	merged.statement_timeout_ms = e->l.statement_timeout_ms != UNSET ?
+		e->l.statement_timeout_ms : d->statement_timeout_ms;
+	merged.work_mem_kb = e->l.work_mem_kb != UNSET ? e->l.work_mem_kb : d->work_mem_kb;
+	merged.temp_file_limit_kb = e->l.temp_file_limit_kb != UNSET ?
+		e->l.temp_file_limit_kb : d->temp_file_limit_kb;
+	merged.rate = !isnan(e->l.rate) ? e->l.rate : d->rate;
+	return &merged;
+}
+
+/* ---------------------------------------------------------------------
+ * tenant_iso.default_limits
+ * --------------------------------------------------------------------- */
+
+static bool
+parse_default_limits(const char *text, TiLimits *out)
+{
+	char	   *copy = pstrdup(text);
+	char	   *tok,
+			   *save = NULL;
+
+	*out = no_limits;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		char	   *eq = strchr(tok, '=');
+		char	   *key,
+				   *val;
+		bool		ok;
+
+		if (eq == NULL)
+		{
+			/* only blanks between commas */
+			if (strspn(tok, " \t\n") == strlen(tok))
+				continue;
+			GUC_check_errdetail("\"%s\" is not name=value.", tok);
+			return false;
+		}
+		*eq = '\0';
+		key = tok + strspn(tok, " \t\n");
+		while (*key && isspace((unsigned char) key[strlen(key) - 1]))
+			key[strlen(key) - 1] = '\0';
+		val = eq + 1 + strspn(eq + 1, " \t\n");
+		while (*val && isspace((unsigned char) val[strlen(val) - 1]))
+			val[strlen(val) - 1] = '\0';
+
+		if (strcmp(key, "max_active_statements") == 0)
+			ok = parse_with_unit(val, 0, &out->max_active) && out->max_active >= 0;
+		else if (strcmp(key, "statement_timeout") == 0)
+			ok = parse_with_unit(val, GUC_UNIT_MS, &out->statement_timeout_ms) &&
+				out->statement_timeout_ms >= 0;
+		else if (strcmp(key, "work_mem") == 0)
+			ok = parse_with_unit(val, GUC_UNIT_KB, &out->work_mem_kb) &&
+				out->work_mem_kb >= 64;
+		else if (strcmp(key, "temp_file_limit") == 0)
+			ok = parse_with_unit(val, GUC_UNIT_KB, &out->temp_file_limit_kb) &&
+				out->temp_file_limit_kb >= -1;
+		else if (strcmp(key, "max_statements_per_second") == 0)
+		{
+			char	   *end;
+
+			out->rate = strtod(val, &end);
+			ok = end != val && *end == '\0' && out->rate >= 0 && out->rate <= 1e9;
+		}
+		else
+		{
+			GUC_check_errdetail("Unknown limit \"%s\"; the limits are max_active_statements, statement_timeout, work_mem, temp_file_limit and max_statements_per_second.", key);
+			return false;
+		}
+		if (!ok)
+		{
+			GUC_check_errdetail("Invalid value \"%s\" for %s.", val, key);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool
+ti_check_default_limits(char **newval, void **extra, GucSource source)
+{
+	TiLimits	l;
+	TiLimits   *p;
+
+	if (!parse_default_limits(*newval ? *newval : "", &l))
+		return false;
+	p = ti_guc_malloc(sizeof(TiLimits));
+	if (p == NULL)
+		return false;
+	*p = l;
+	*extra = p;
+	return true;
+}
+
+void
+ti_assign_default_limits(const char *newval, void *extra)
+{
+	default_limits = extra ? (const TiLimits *) extra : &no_limits;
+}
+
+/* ---------------------------------------------------------------------
+ * The caps
+ * --------------------------------------------------------------------- */
+
+static bool applying = false;
+
+static void
+set_local(const char *name, int value, const char *unit)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d%s", value, unit);
+	applying = true;
+	PG_TRY();
+	{
+		(void) set_config_option(name, buf, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+	}
+	PG_FINALLY();
+	{
+		applying = false;
+	}
+	PG_END_TRY();
+}
+
+/* Lower the capped settings of tenant's context to its limits. */
+void
+ti_limits_apply(const char *tenant)
+{
+	const TiLimits *l;
+
+	if (tenant == NULL || IsParallelWorker() || !IsTransactionState())
+		return;
+	l = ti_limits_for(tenant);
+	if (l->work_mem_kb > 0 && work_mem > l->work_mem_kb)
+		set_local("work_mem", l->work_mem_kb, "kB");
+	if (l->temp_file_limit_kb >= 0 &&
+		(temp_file_limit < 0 || temp_file_limit > l->temp_file_limit_kb))
+		set_local("temp_file_limit", l->temp_file_limit_kb, "kB");
+	if (l->statement_timeout_ms > 0)
+	{
+		TimestampTz deadline;
+
+		if (StatementTimeout == 0 || StatementTimeout > l->statement_timeout_ms)
+			set_local("statement_timeout", l->statement_timeout_ms, "ms");
+		deadline = TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
+											   l->statement_timeout_ms);
+		if (!get_timeout_active(STATEMENT_TIMEOUT) ||
+			get_timeout_finish_time(STATEMENT_TIMEOUT) > deadline)
+			enable_timeout_at(STATEMENT_TIMEOUT, deadline);
+	}
+}
+
+typedef enum
+{
+	CAP_WORK_MEM,
+	CAP_STATEMENT_TIMEOUT,
+	CAP_TEMP_FILE_LIMIT,
+	CAP_COUNT
+} CapKind;
+
+static const char *const cap_names[CAP_COUNT] = {
+	"work_mem", "statement_timeout", "temp_file_limit"
+};
+static GucIntCheckHook prev_cap_hook[CAP_COUNT];
+
+/* the limit on the setting, or false when there is none here */
+static bool
+cap_limit(CapKind kind, int *limit)
+{
+	const char *tenant;
+	const TiLimits *l;
+
+	if (applying || IsParallelWorker() || InitializingParallelWorker ||
+		!IsTransactionState() || !ti_extension_present())
+		return false;
+	tenant = ti_effective_tenant();
+	if (tenant == NULL)
+		return false;
+	l = ti_limits_for(tenant);
+	switch (kind)
+	{
+		case CAP_WORK_MEM:
+			*limit = l->work_mem_kb;
+			return l->work_mem_kb > 0;
+		case CAP_STATEMENT_TIMEOUT:
+			*limit = l->statement_timeout_ms;
+			return l->statement_timeout_ms > 0;
+		case CAP_TEMP_FILE_LIMIT:
+			*limit = l->temp_file_limit_kb;
+			return l->temp_file_limit_kb >= 0;
+		default:
+			return false;
+	}
+}
+
+static bool
+check_cap(CapKind kind, int *newval, void **extra, GucSource source)
+{
+	int			limit;
+	bool		above;
+
+	if (prev_cap_hook[kind] && !prev_cap_hook[kind] (newval, extra, source))
+		return false;
+	if (source != PGC_S_SESSION || !cap_limit(kind, &limit))
+		return true;
+	if (kind == CAP_WORK_MEM)
+		above = *newval > limit;
+	else if (kind == CAP_STATEMENT_TIMEOUT)
+		above = *newval == 0 || *newval > limit;
+	else
+		above = *newval < 0 || *newval > limit;
+	if (!above)
+		return true;
+	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+	GUC_check_errmsg("%s cannot be raised above the tenant's limit", cap_names[kind]);
+	GUC_check_errdetail("The limit is %d%s.", limit,
+						kind == CAP_STATEMENT_TIMEOUT ? "ms" : "kB");
+	return false;
+}
+
+static bool
+check_work_mem(int *newval, void **extra, GucSource source)
+{
+	return check_cap(CAP_WORK_MEM, newval, extra, source);
+}
+
+static bool
+check_statement_timeout(int *newval, void **extra, GucSource source)
+{
+	return check_cap(CAP_STATEMENT_TIMEOUT, newval, extra, source);
+}
+
+static bool
+check_temp_file_limit(int *newval, void **extra, GucSource source)
+{
+	return check_cap(CAP_TEMP_FILE_LIMIT, newval, extra, source);
+}
+
+void
+ti_limits_init(void)
+{
+	GucIntCheckHook hooks[CAP_COUNT] = {
+		check_work_mem, check_statement_timeout, check_temp_file_limit
+	};
+
+	CacheRegisterRelcacheCallback(limits_relcache_cb, (Datum) 0);
+	for (int i = 0; i < CAP_COUNT; i++)
+	{
+		struct config_generic *g = ti_find_guc(cap_names[i]);
+
+		if (g == NULL || g->vartype != PGC_INT)
+			elog(ERROR, "tenant_iso: setting \"%s\" not found", cap_names[i]);
+		prev_cap_hook[i] = ((struct config_int *) g)->check_hook;
+		((struct config_int *) g)->check_hook = hooks[i];
+	}
+}
+
+/* '64MB' for 65536 kB, as _memory_limit() writes limits */
+static text *
+memory_text(int kb)
+{
+	if (kb > 0 && kb % (1024 * 1024) == 0)
+		return cstring_to_text(psprintf("%dGB", kb / (1024 * 1024)));
+	if (kb > 0 && kb % 1024 == 0)
+		return cstring_to_text(psprintf("%dMB", kb / 1024));
+	return cstring_to_text(psprintf("%dkB", kb));
+}
+
+PG_FUNCTION_INFO_V1(ti_default_limits_row);
+Datum
+ti_default_limits_row(PG_FUNCTION_ARGS)
+{
+	const TiLimits *d = default_limits;
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {true, true, true, true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_default_limits: wrong result type");
+	desc = BlessTupleDesc(desc);
+	if (d->max_active > 0)
+	{
+		values[0] = Int32GetDatum(d->max_active);
+		nulls[0] = false;
+	}
+	if (d->statement_timeout_ms > 0)
+	{
+		Interval   *iv = palloc0(sizeof(Interval));
+
+		iv->time = (int64) d->statement_timeout_ms * 1000;
+		values[1] = IntervalPGetDatum(iv);
+		nulls[1] = false;
+	}
+	if (d->work_mem_kb > 0)
+	{
+		values[2] = PointerGetDatum(memory_text(d->work_mem_kb));
+		nulls[2] = false;
+	}
+	if (d->temp_file_limit_kb >= 0)
+	{
+		values[3] = PointerGetDatum(memory_text(d->temp_file_limit_kb));
+		nulls[3] = false;
+	}
+	if (d->rate > 0)
+	{
+		values[4] = DirectFunctionCall1(float8_numeric, Float8GetDatum(d->rate));
+		nulls[4] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
