@@ -102,6 +102,7 @@ extern void ti_rate_wait(TiTenantStats *e, const char *tenant, double rate);
 extern void ti_admission_release(TiTenantStats *e);
 extern void ti_admission_dequeue(TiTenantStats *e);
 extern void ti_admission_exit(void);
+extern void ti_wake_slot(int slot);
 extern void ti_overload_log(TiTenantStats *e, const char *tenant, const char *what);
 
 /* the shared slot array, one per PGPROC (stats.c owns it) */

@@ -244,16 +244,31 @@ add_counters(TiCounters *to, const TiCounters *from)
 	to->rejected += from->rejected;
 }
 
-/* Add d to the current period and the totals of e. */
-static void
-account(TiTenantStats *e, const TiCounters *d, TimestampTz now)
+/*
+ * Add d (if not NULL) to the current period and the totals of e, and move
+ * its pins and active count, under one acquisition of its spinlock.
+ * Returns the head of its FIFO when a slot was freed, else -1.
+ */
+static int
+settle(TiTenantStats *e, const TiCounters *d, int pins_delta, int active_delta)
 {
+	TimestampTz now = d ? GetCurrentTimestamp() : 0;
+	int			head = -1;
+
 	SpinLockAcquire(&e->mutex);
-	ti_stats_rotate(e, ti_stats_period_of(now));
-	add_counters(&e->cur, d);
-	add_counters(&e->total, d);
-	e->last_active = now;
+	if (d)
+	{
+		ti_stats_rotate(e, ti_stats_period_of(now));
+		add_counters(&e->cur, d);
+		add_counters(&e->total, d);
+		e->last_active = now;
+	}
+	e->pins += pins_delta;
+	e->active += active_delta;
+	if (active_delta < 0)
+		head = e->wait_head;
 	SpinLockRelease(&e->mutex);
+	return head;
 }
 
 static void
@@ -573,11 +588,6 @@ ti_stats_run_end(QueryDesc *queryDesc, void *state)
 	if (st == NULL)
 		return;
 	in_run = false;
-	if (st->admitted)
-	{
-		ti_admission_release(st->e);
-		st->admitted = false;
-	}
 	measure_end(st, &d);
 	if (st->is_run && queryDesc->estate != NULL && st->measured)
 	{
@@ -590,8 +600,9 @@ ti_stats_run_end(QueryDesc *queryDesc, void *state)
 		st->rec->rows += n;
 	}
 	st->rec->exec_time_ms += d.exec_time_ms;
-	if (st->measured)
-		account(st->e, &d, GetCurrentTimestamp());
+	if (st->measured || st->admitted)
+		ti_wake_slot(settle(st->e, st->measured ? &d : NULL, 0, st->admitted ? -1 : 0));
+	st->admitted = false;
 }
 
 static void
@@ -646,12 +657,11 @@ ti_stats_executor_end(QueryDesc *queryDesc, bool top)
 	{
 		memset(&d, 0, sizeof(d));
 		d.statements = 1;
-		account(rec->e, &d, GetCurrentTimestamp());
 		if (ti_track_queries && queryDesc->plannedstmt)
 			track_query(rec->e, queryDesc->plannedstmt->queryId, rec->rows,
 						rec->exec_time_ms);
 	}
-	unpin(rec->e);
+	(void) settle(rec->e, ti_track_stats ? &d : NULL, -1, 0);
 	*rec = recs[--nrecs];
 }
 
@@ -695,12 +705,8 @@ ti_stats_utility_end(void *state)
 		return;
 	in_run = false;
 	measure_end(st, &d);
-	if (st->measured)
-	{
-		d.statements = 1;
-		account(st->e, &d, GetCurrentTimestamp());
-	}
-	unpin(st->e);
+	d.statements = 1;
+	(void) settle(st->e, st->measured ? &d : NULL, -1, 0);
 }
 
 /* At the end of the top transaction no top-level statement remains. */
