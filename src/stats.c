@@ -552,6 +552,10 @@ ti_stats_run_begin(QueryDesc *queryDesc, bool admit, void **state)
 	RunState   *st = &run_state;
 
 	*state = NULL;
+	/* ExecutorFinish of a plain SELECT has nothing to do: not measured */
+	if (!admit && queryDesc->operation == CMD_SELECT &&
+		!queryDesc->plannedstmt->hasModifyingCTE)
+		return;
 	if (in_run || !active_here() || (rec = find_rec(queryDesc)) == NULL)
 		return;
 	st->e = rec->e;
