@@ -33,7 +33,7 @@
  * nothing it held survives.
  *
  * Elevated paths: none.  Nothing here runs SQL or resolves names; the SQL
- * wrapper of tenant_query_stats (75_neighbours.sql) runs as the caller with
+ * wrapper of tenant_query_stats (80_neighbours.sql) runs as the caller with
  * search_path pinned.
  */
 #include "postgres.h"
@@ -74,8 +74,12 @@ typedef struct TiStatsShared
 {
 	LWLock	   *lock;
 	int			nqueries;		/* query slots per entry, fixed at start */
-	TiTenantStats *other;		/* the row tenant = NULL */
+	TiTenantStats *other;		/* the overflow NULL row, outside the hash */
+	int			ntenants;		/* entries of tenants (not NULL rows) */
 } TiStatsShared;
+
+/* room in the hash for the NULL rows of this many databases */
+#define TI_NULL_ROWS 64
 
 static TiStatsShared *shared = NULL;
 static HTAB *stats_hash = NULL;
@@ -142,7 +146,7 @@ stats_shmem_request(void)
 	size = MAXALIGN(sizeof(TiStatsShared));
 	size = add_size(size, MAXALIGN(entry_size(nq)));
 	size = add_size(size, mul_size(slot_count(), sizeof(TiSlot)));
-	size = add_size(size, hash_estimate_size(ti_stats_max_tenants, entry_size(nq)));
+	size = add_size(size, hash_estimate_size(ti_stats_max_tenants + TI_NULL_ROWS, entry_size(nq)));
 	RequestAddinShmemSpace(size);
 	RequestNamedLWLockTranche("tenant_iso_stats", 1);
 }
@@ -185,6 +189,7 @@ stats_shmem_startup(void)
 	{
 		shared->lock = &(GetNamedLWLockTranche("tenant_iso_stats"))->lock;
 		shared->nqueries = nq;
+		shared->ntenants = 0;
 		shared->other = ShmemAlloc(entry_size(nq));
 		memset(shared->other, 0, entry_size(nq));
 		init_entry(shared->other, ti_stats_period_of(GetCurrentTimestamp()));
@@ -200,11 +205,12 @@ stats_shmem_startup(void)
 		}
 	}
 	memset(&info, 0, sizeof(info));
-	info.keysize = NAMEDATALEN;
+	info.keysize = sizeof(TiStatsKey);
 	info.entrysize = entry_size(nq);
 	stats_hash = ShmemInitHash("tenant_iso tenant stats",
-							   ti_stats_max_tenants, ti_stats_max_tenants,
-							   &info, HASH_ELEM | HASH_STRINGS | HASH_FIXED_SIZE);
+							   ti_stats_max_tenants + TI_NULL_ROWS,
+							   ti_stats_max_tenants + TI_NULL_ROWS,
+							   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -287,23 +293,73 @@ unpin(TiTenantStats *e)
 	SpinLockRelease(&e->mutex);
 }
 
+static void
+make_key(TiStatsKey *key, Oid dbid, const char *tenant)
+{
+	memset(key, 0, sizeof(TiStatsKey));
+	key->dbid = dbid;
+	if (tenant)
+		strlcpy(key->tenant, tenant, NAMEDATALEN);
+}
+
+static bool
+is_null_row(TiTenantStats *e)
+{
+	return e == shared->other || e->key.tenant[0] == '\0';
+}
+
 /*
- * Fold the least recently active entry that nothing refers to into the NULL
- * row and remove it.  The caller holds the lock exclusively.
+ * Find or make an entry; NULL when the hash has no room.  The caller holds
+ * the lock exclusively.
+ */
+static TiTenantStats *
+enter(const TiStatsKey *key)
+{
+	bool		found;
+	TiTenantStats *e = hash_search(stats_hash, key, HASH_ENTER_NULL, &found);
+
+	if (e != NULL && !found)
+	{
+		init_entry(e, ti_stats_period_of(GetCurrentTimestamp()));
+		if (key->tenant[0] != '\0')
+			shared->ntenants++;
+	}
+	return e;
+}
+
+/* The NULL row of database dbid; the caller holds the lock exclusively. */
+static TiTenantStats *
+null_row_locked(Oid dbid)
+{
+	TiStatsKey	key;
+	TiTenantStats *e;
+
+	make_key(&key, dbid, NULL);
+	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+	if (e == NULL)
+		e = enter(&key);
+	return e ? e : shared->other;
+}
+
+/*
+ * Fold the least recently active tenant entry that nothing refers to into
+ * its database's NULL row and remove it.  The caller holds the lock
+ * exclusively.
  */
 static bool
 evict_one(void)
 {
 	HASH_SEQ_STATUS seq;
 	TiTenantStats *e,
-			   *victim = NULL;
-	TiTenantStats *o = shared->other;
+			   *victim = NULL,
+			   *o;
 	int64		period = ti_stats_period_of(GetCurrentTimestamp());
 
 	hash_seq_init(&seq, stats_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		if (e->pins > 0 || e->sessions > 0 || e->active > 0 || e->waiting > 0)
+		if (is_null_row(e) ||
+			e->pins > 0 || e->sessions > 0 || e->active > 0 || e->waiting > 0)
 			continue;
 		if (victim == NULL || e->last_active < victim->last_active)
 			victim = e;
@@ -311,6 +367,7 @@ evict_one(void)
 	if (victim == NULL)
 		return false;
 
+	o = null_row_locked(victim->key.dbid);
 	SpinLockAcquire(&victim->mutex);
 	ti_stats_rotate(victim, period);
 	SpinLockAcquire(&o->mutex);
@@ -322,28 +379,26 @@ evict_one(void)
 		o->last_active = victim->last_active;
 	SpinLockRelease(&o->mutex);
 	SpinLockRelease(&victim->mutex);
-	hash_search(stats_hash, victim->tenant, HASH_REMOVE, NULL);
+	hash_search(stats_hash, &victim->key, HASH_REMOVE, NULL);
+	shared->ntenants--;
 	return true;
 }
 
 /*
- * The entry of tenant (NULL: the NULL row), pinned.  Returns the NULL row
- * when the hash is full of entries in use; *full is then true.
+ * The entry of tenant in this database (NULL: the NULL row), pinned.
+ * Returns the NULL row when the hash is full of entries in use; *full is
+ * then true.
  */
 static TiTenantStats *
 acquire(const char *tenant, bool *full)
 {
+	TiStatsKey	key;
 	TiTenantStats *e;
-	bool		found;
 
 	*full = false;
-	if (tenant == NULL)
-	{
-		pin(shared->other);
-		return shared->other;
-	}
+	make_key(&key, MyDatabaseId, tenant);
 	LWLockAcquire(shared->lock, LW_SHARED);
-	e = hash_search(stats_hash, tenant, HASH_FIND, NULL);
+	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 	if (e)
 	{
 		pin(e);
@@ -353,21 +408,21 @@ acquire(const char *tenant, bool *full)
 	LWLockRelease(shared->lock);
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	e = hash_search(stats_hash, tenant, HASH_FIND, NULL);
-	if (e == NULL)
+	if (tenant == NULL)
+		e = null_row_locked(MyDatabaseId);
+	else
 	{
-		if (hash_get_num_entries(stats_hash) >= ti_stats_max_tenants)
-			(void) evict_one();
-		e = hash_search(stats_hash, tenant, HASH_ENTER_NULL, &found);
+		e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 		if (e == NULL)
 		{
-			LWLockRelease(shared->lock);
-			*full = true;
-			pin(shared->other);
-			return shared->other;
+			if (shared->ntenants < ti_stats_max_tenants || evict_one())
+				e = enter(&key);
+			if (e == NULL)
+			{
+				*full = true;
+				e = null_row_locked(MyDatabaseId);
+			}
 		}
-		if (!found)
-			init_entry(e, ti_stats_period_of(GetCurrentTimestamp()));
 	}
 	pin(e);
 	LWLockRelease(shared->lock);
@@ -377,7 +432,7 @@ acquire(const char *tenant, bool *full)
 static const char *
 entry_tenant(TiTenantStats *e)
 {
-	return e == shared->other ? NULL : e->tenant;
+	return is_null_row(e) ? NULL : e->key.tenant;
 }
 
 /* the tenant a statement starting now counts for */
@@ -669,13 +724,18 @@ ti_stats_executor_end(QueryDesc *queryDesc, bool top)
 	*rec = recs[--nrecs];
 }
 
-/* Around a top-level utility statement; returns the state for _end, or NULL. */
+/*
+ * Around a top-level utility statement; returns the state for _end, or
+ * NULL.  With admit, the statement takes an active slot like a query (DO,
+ * CALL, EXPLAIN ANALYZE, CREATE TABLE AS, COPY, maintenance commands).
+ */
 void *
-ti_stats_utility_begin(void)
+ti_stats_utility_begin(bool admit)
 {
 	RunState   *st = &run_state;
 	TiTenantStats *e;
 	const char *tenant;
+	const TiLimits *l = NULL;
 
 	if (in_run || !active_here() || !IsTransactionState())
 		return NULL;
@@ -683,16 +743,24 @@ ti_stats_utility_begin(void)
 	tenant = entry_tenant(e);
 	if (tenant != NULL)
 	{
-		const TiLimits *l = ti_limits_for(tenant);
-
+		l = ti_limits_for(tenant);
 		ti_limits_apply(tenant);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
+		l = ti_limits_for(tenant);
+	}
+	if (admit && l != NULL && l->max_active > 0)
+		ti_admission_wait(e, tenant);	/* raises, or takes a slot */
+	else if (admit)
+	{
+		SpinLockAcquire(&e->mutex);
+		e->active++;
+		SpinLockRelease(&e->mutex);
 	}
 	pin(e);
 	st->e = e;
 	st->rec = NULL;
-	st->admitted = false;
+	st->admitted = admit;
 	st->is_run = false;
 	in_run = true;
 	measure_begin(st);
@@ -710,7 +778,8 @@ ti_stats_utility_end(void *state)
 	in_run = false;
 	measure_end(st, &d);
 	d.statements = 1;
-	(void) settle(st->e, st->measured ? &d : NULL, -1, 0);
+	ti_wake_slot(settle(st->e, st->measured ? &d : NULL, -1, st->admitted ? -1 : 0));
+	st->admitted = false;
 }
 
 /* At the end of the top transaction no top-level statement remains. */
@@ -852,8 +921,9 @@ counters_to_values(const TiCounters *c, Datum *v)
 }
 
 static void
-emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other, int64 period)
+emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, int64 period)
 {
+	bool		is_other = is_null_row(src);
 	TiTenantStats copy;
 	Datum		values[STATS_COLS];
 	bool		nulls[STATS_COLS];
@@ -867,7 +937,7 @@ emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other, int64 peri
 	if (is_other)
 		nulls[0] = true;
 	else
-		values[0] = CStringGetTextDatum(copy.tenant);
+		values[0] = CStringGetTextDatum(copy.key.tenant);
 	/* each counter: total, current period, previous period */
 	{
 		Datum		t[NCOUNTERS],
@@ -895,46 +965,68 @@ emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other, int64 peri
 	tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
 }
 
+/*
+ * Emit the entries the caller may see: in a tenant context its own entry,
+ * else every entry of this database and the overflow row if it was used.
+ */
+static void
+scan_visible(ReturnSetInfo *rsi,
+			 void (*emit) (ReturnSetInfo *rsi, TiTenantStats *e, int64 period))
+{
+	int64		period = ti_stats_period_of(GetCurrentTimestamp());
+	bool		in_context = ti_in_tenant_context();
+	const char *own = in_context ? ti_effective_tenant() : NULL;
+	TiTenantStats *e;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	if (in_context)
+	{
+		TiStatsKey	key;
+
+		if (own != NULL)
+		{
+			make_key(&key, MyDatabaseId, own);
+			if ((e = hash_search(stats_hash, &key, HASH_FIND, NULL)) != NULL)
+				emit(rsi, e, period);
+		}
+	}
+	else
+	{
+		HASH_SEQ_STATUS seq;
+		bool		used;
+
+		hash_seq_init(&seq, stats_hash);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			if (e->key.dbid == MyDatabaseId)
+				emit(rsi, e, period);
+		SpinLockAcquire(&shared->other->mutex);
+		used = shared->other->pins > 0 || shared->other->total.statements > 0;
+		SpinLockRelease(&shared->other->mutex);
+		if (used)
+			emit(rsi, shared->other, period);
+	}
+	LWLockRelease(shared->lock);
+}
+
 PG_FUNCTION_INFO_V1(ti_tenant_stats);
 Datum
 ti_tenant_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	TiTenantStats *e;
-	int64		period = ti_stats_period_of(GetCurrentTimestamp());
-	bool		in_context;
-	const char *own;
 
 	require_shared();
 	require_reader();
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsi->setDesc->natts != STATS_COLS)
 		elog(ERROR, "tenant_stats: wrong result type");
-	in_context = ti_in_tenant_context();
-	own = in_context ? ti_effective_tenant() : NULL;
-
-	LWLockAcquire(shared->lock, LW_SHARED);
-	if (in_context)
-	{
-		if (own != NULL &&
-			(e = hash_search(stats_hash, own, HASH_FIND, NULL)) != NULL)
-			emit_stats_row(rsi, e, false, period);
-	}
-	else
-	{
-		hash_seq_init(&seq, stats_hash);
-		while ((e = hash_seq_search(&seq)) != NULL)
-			emit_stats_row(rsi, e, false, period);
-		emit_stats_row(rsi, shared->other, true, period);
-	}
-	LWLockRelease(shared->lock);
+	scan_visible(rsi, emit_stats_row);
 	return (Datum) 0;
 }
 
 static void
-emit_query_rows(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other)
+emit_query_rows(ReturnSetInfo *rsi, TiTenantStats *src, int64 period)
 {
+	bool		is_other = is_null_row(src);
 	int			n = shared->nqueries;
 	TiQueryStat *q = palloc(sizeof(TiQueryStat) * Max(n, 1));
 	int			nq;
@@ -943,7 +1035,7 @@ emit_query_rows(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other)
 	SpinLockAcquire(&src->mutex);
 	nq = src->nqueries;
 	memcpy(q, src->queries, sizeof(TiQueryStat) * nq);
-	memcpy(tenant, src->tenant, NAMEDATALEN);
+	memcpy(tenant, src->key.tenant, NAMEDATALEN);
 	SpinLockRelease(&src->mutex);
 	for (int i = 0; i < nq; i++)
 	{
@@ -968,32 +1060,11 @@ Datum
 ti_tenant_query_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	TiTenantStats *e;
-	bool		in_context;
-	const char *own;
 
 	require_shared();
 	require_reader();
 	InitMaterializedSRF(fcinfo, 0);
-	in_context = ti_in_tenant_context();
-	own = in_context ? ti_effective_tenant() : NULL;
-
-	LWLockAcquire(shared->lock, LW_SHARED);
-	if (in_context)
-	{
-		if (own != NULL &&
-			(e = hash_search(stats_hash, own, HASH_FIND, NULL)) != NULL)
-			emit_query_rows(rsi, e, false);
-	}
-	else
-	{
-		hash_seq_init(&seq, stats_hash);
-		while ((e = hash_seq_search(&seq)) != NULL)
-			emit_query_rows(rsi, e, false);
-		emit_query_rows(rsi, shared->other, true);
-	}
-	LWLockRelease(shared->lock);
+	scan_visible(rsi, emit_query_rows);
 	return (Datum) 0;
 }
 
@@ -1030,16 +1101,21 @@ ti_reset_tenant_stats(PG_FUNCTION_ARGS)
 
 		hash_seq_init(&seq, stats_hash);
 		while ((e = hash_seq_search(&seq)) != NULL)
-			reset_entry(e, now);
+			if (e->key.dbid == MyDatabaseId)
+				reset_entry(e, now);
 		reset_entry(shared->other, now);
 	}
 	else
 	{
 		char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
 		TiTenantStats *e = NULL;
+		TiStatsKey	key;
 
-		if (strlen(tenant) < NAMEDATALEN)
-			e = hash_search(stats_hash, tenant, HASH_FIND, NULL);
+		if (tenant[0] != '\0' && strlen(tenant) < NAMEDATALEN)
+		{
+			make_key(&key, MyDatabaseId, tenant);
+			e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+		}
 		if (e)
 			reset_entry(e, now);
 	}
