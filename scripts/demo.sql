@@ -425,6 +425,8 @@ CREATE VIEW pg_temp.neighbours AS
 		   round(cpu_time_ms::numeric, 1) AS cpu_ms, active_statements AS active,
 		   sessions_in_context AS sessions, throttled, rejected
 	  FROM tenant_iso.tenant_stats WHERE tenant IN ('acme', 'globex') ORDER BY tenant;
+-- no limits of an earlier run
+SELECT tenant_iso.set_tenant_limits('acme') \g /dev/null
 SELECT tenant_iso.reset_tenant_stats() \g /dev/null
 \echo '-- acme is idle; globex runs its point selects:'
 \! sh -c "$DEMO_GLOBEX_SELECTS"
