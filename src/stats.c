@@ -16,7 +16,7 @@
  *
  * What is measured, from ExecutorRun and ExecutorFinish (or around the
  * utility): wall-clock time, the backend's user + system CPU time
- * (getrusage), shared buffer hits and reads, temporary blocks written and
+ * (CLOCK_THREAD_CPUTIME_ID: a backend has one thread), shared buffer hits and reads, temporary blocks written and
  * WAL bytes (pgBufferUsage and pgWalUsage, which include parallel workers'
  * counts; their CPU time is not included).  rows_read is the row count of
  * SELECT, rows_written that of INSERT, UPDATE, DELETE and MERGE.
@@ -38,8 +38,7 @@
  */
 #include "postgres.h"
 
-#include <sys/resource.h>
-#include <sys/time.h>
+#include <time.h>
 
 #include "access/parallel.h"
 #include "access/twophase.h"
@@ -97,8 +96,7 @@ typedef struct StmtRec
 {
 	QueryDesc  *qd;
 	TiTenantStats *e;
-	int64		rows;
-	double		exec_time_ms;
+	TiCounters	acc;			/* measured so far, added to e at its end */
 } StmtRec;
 
 static StmtRec *recs = NULL;
@@ -114,7 +112,7 @@ typedef struct RunState
 	bool		admitted;		/* holds one of e->active */
 	bool		is_run;			/* ExecutorRun (rows are counted there) */
 	instr_time	t0;
-	struct rusage ru0;
+	struct timespec cpu0;
 	BufferUsage bu0;
 	WalUsage	wu0;
 } RunState;
@@ -550,8 +548,7 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 	pin(e);
 	recs[nrecs].qd = queryDesc;
 	recs[nrecs].e = e;
-	recs[nrecs].rows = 0;
-	recs[nrecs].exec_time_ms = 0;
+	memset(&recs[nrecs].acc, 0, sizeof(TiCounters));
 	nrecs++;
 }
 
@@ -562,33 +559,32 @@ measure_begin(RunState *st)
 	if (!st->measured)
 		return;
 	INSTR_TIME_SET_CURRENT(st->t0);
-	getrusage(RUSAGE_SELF, &st->ru0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &st->cpu0);
 	st->bu0 = pgBufferUsage;
 	st->wu0 = pgWalUsage;
 }
 
 static double
-tv_ms(const struct timeval *a, const struct timeval *b)
+ts_ms(const struct timespec *a, const struct timespec *b)
 {
 	return (double) (b->tv_sec - a->tv_sec) * 1000.0 +
-		(double) (b->tv_usec - a->tv_usec) / 1000.0;
+		(double) (b->tv_nsec - a->tv_nsec) / 1000000.0;
 }
 
 static void
 measure_end(RunState *st, TiCounters *d)
 {
 	instr_time	t1;
-	struct rusage ru1;
+	struct timespec cpu1;
 
 	memset(d, 0, sizeof(TiCounters));
 	if (!st->measured)
 		return;
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, st->t0);
-	getrusage(RUSAGE_SELF, &ru1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
 	d->exec_time_ms = INSTR_TIME_GET_MILLISEC(t1);
-	d->cpu_time_ms = tv_ms(&st->ru0.ru_utime, &ru1.ru_utime) +
-		tv_ms(&st->ru0.ru_stime, &ru1.ru_stime);
+	d->cpu_time_ms = ts_ms(&st->cpu0, &cpu1);
 	d->shared_blks_hit = pgBufferUsage.shared_blks_hit - st->bu0.shared_blks_hit;
 	d->shared_blks_read = pgBufferUsage.shared_blks_read - st->bu0.shared_blks_read;
 	d->temp_blks_written = pgBufferUsage.temp_blks_written - st->bu0.temp_blks_written;
@@ -656,11 +652,11 @@ ti_stats_run_end(QueryDesc *queryDesc, void *state)
 			d.rows_read = n;
 		else
 			d.rows_written = n;
-		st->rec->rows += n;
 	}
-	st->rec->exec_time_ms += d.exec_time_ms;
-	if (st->measured || st->admitted)
-		ti_wake_slot(settle(st->e, st->measured ? &d : NULL, 0, st->admitted ? -1 : 0));
+	if (st->measured)
+		add_counters(&st->rec->acc, &d);
+	if (st->admitted)
+		ti_wake_slot(settle(st->e, NULL, 0, -1));
 	st->admitted = false;
 }
 
@@ -708,19 +704,18 @@ void
 ti_stats_executor_end(QueryDesc *queryDesc, bool top)
 {
 	StmtRec    *rec;
-	TiCounters	d;
 
 	if (!active_here() || (rec = find_rec(queryDesc)) == NULL)
 		return;
 	if (ti_track_stats)
 	{
-		memset(&d, 0, sizeof(d));
-		d.statements = 1;
+		rec->acc.statements = 1;
 		if (ti_track_queries && queryDesc->plannedstmt)
-			track_query(rec->e, queryDesc->plannedstmt->queryId, rec->rows,
-						rec->exec_time_ms);
+			track_query(rec->e, queryDesc->plannedstmt->queryId,
+						rec->acc.rows_read + rec->acc.rows_written,
+						rec->acc.exec_time_ms);
 	}
-	(void) settle(rec->e, ti_track_stats ? &d : NULL, -1, 0);
+	(void) settle(rec->e, ti_track_stats ? &rec->acc : NULL, -1, 0);
 	*rec = recs[--nrecs];
 }
 
@@ -791,8 +786,13 @@ stats_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
+			/* statements that failed: their work counts, they do not */
 			while (nrecs > 0)
-				unpin(recs[--nrecs].e);
+			{
+				StmtRec    *rec = &recs[--nrecs];
+
+				(void) settle(rec->e, ti_track_stats ? &rec->acc : NULL, -1, 0);
+			}
 			break;
 		default:
 			break;
