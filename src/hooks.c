@@ -276,6 +276,9 @@ process_utility(PlannedStmt *pstmt, const char *queryString,
 	ti_utility_next(&call);
 
 	ti_cursors_after_utility(parsetree, present);
+	/* RESET, SET ... TO DEFAULT and RESET ALL bypass the caps' check hooks */
+	if (present && IsA(parsetree, VariableSetStmt) && IsTransactionState())
+		ti_limits_apply(ti_effective_tenant());
 	if (present && IsA(parsetree, AlterTableStmt))
 		ti_digest_after_alter((AlterTableStmt *) parsetree);
 	if (IsA(parsetree, DiscardStmt) &&
