@@ -1,0 +1,402 @@
+-- test/pgtap/attack_neighbours.sql
+--
+-- Attacks on the noisy-neighbour statistics and limits (issue 14):
+--   - a hostile member (an_ma of tenant an_a) and a hostile pool request
+--     (the switcher an_pool in an_b's context) read tenant_stats,
+--     tenant_query_stats, tenant_limits and their internal functions: only
+--     their own tenant's rows, never another's, never the NULL row; the
+--     query text is NULL in a tenant context;
+--   - roles outside any context: without pg_read_all_stats 42501, with it
+--     every row; pg_read_all_stats inside a context does not widen it;
+--   - a conflicting context (SECURITY DEFINER code of another tenant's
+--     member) sees nothing;
+--   - the management functions: set_tenant_limits() and
+--     reset_tenant_stats() have no EXECUTE for tenants; a switcher or a
+--     superuser that has it is refused inside a tenant context; the table
+--     tenant_iso.limits cannot be read or written directly; the SUSET
+--     settings of the statistics cannot be changed;
+--   - raising the caps: SET, SET LOCAL, set_config(), a function's SET
+--     clause (own, and a superuser's SECURITY DEFINER one), ALTER ROLE /
+--     DATABASE ... SET, RESET, a raise made before entering the context
+--     (PGOPTIONS is a connection option, out of reach of pgTAP);
+--   - a leaky function (cheap, records its argument) in queries on the
+--     views never sees another tenant's id (security_barrier);
+--   - the SECURITY DEFINER set_tenant_limits() and the views called by a
+--     careless administrator and by a switcher whose search_path puts a
+--     hostile schema (and a PUBLIC-writable public) first, holding shadows
+--     of every function and operator they use: no shadow may run.
+--
+-- One psql session as the superuser postgres; SET ROLE acts as the
+-- attacker, RESET ROLE returns to the superuser.  The tenant context of a
+-- switcher is a session setting and survives RESET ROLE: every switch is
+-- undone with reset_tenant() before RESET ROLE.  Roles start with an_.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS tenant_iso;
+
+DO $$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['an_ma', 'an_mb', 'an_evil', 'an_pool', 'an_pool2', 'an_plain', 'an_reader'] LOOP
+		IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+			EXECUTE format('DROP OWNED BY %I CASCADE', r);
+			EXECUTE format('DROP ROLE %I', r);
+		END IF;
+	END LOOP;
+	EXECUTE format('ALTER DATABASE %I RESET search_path', current_database());
+END
+$$;
+
+\ir include/h.sql
+
+-- the tenants of a statistics view as seen by the current role: sorted,
+-- NULL shown as <null>, 'none' for no row, or 'ERROR <sqlstate>'
+CREATE FUNCTION h.seen(q text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE format($x$SELECT coalesce(string_agg(DISTINCT coalesce(x.tenant, '<null>'), ' ' ORDER BY coalesce(x.tenant, '<null>')), 'none') FROM (%s) x$x$, q)
+		INTO r;
+	RETURN r;
+EXCEPTION WHEN OTHERS THEN
+	RETURN 'ERROR ' || SQLSTATE;
+END
+$f$;
+
+-- a leaky function: cheap, records every argument it sees in the session
+-- setting an.leak (and says it in a NOTICE)
+CREATE FUNCTION h.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $f$
+BEGIN
+	RAISE NOTICE 'leak: %', t;
+	PERFORM set_config('an.leak', coalesce(current_setting('an.leak', true), '') || coalesce(t, '<null>') || ' ', false);
+	RETURN true;
+END
+$f$;
+
+-- run q and report a cancellation (57014), which WHEN OTHERS does not catch
+CREATE FUNCTION h.cancel(q text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION
+	WHEN query_canceled THEN
+		RETURN 'ERROR ' || SQLSTATE;
+	WHEN OTHERS THEN
+		RETURN 'ERROR ' || SQLSTATE;
+END
+$f$;
+
+SELECT plan(96);
+
+-- ---------------------------------------------------------------------
+-- Setup
+-- ---------------------------------------------------------------------
+SELECT tenant_iso.create_tenant('an_a') \g /dev/null
+SELECT tenant_iso.create_tenant('an_b') \g /dev/null
+CREATE ROLE an_ma;
+SELECT tenant_iso.add_member('an_ma', 'an_a') \g /dev/null
+CREATE ROLE an_mb;
+SELECT tenant_iso.add_member('an_mb', 'an_b') \g /dev/null
+CREATE ROLE an_evil;
+SELECT tenant_iso.add_member('an_evil', 'an_a') \g /dev/null
+CREATE ROLE an_pool;
+SELECT tenant_iso.grant_switch('an_pool') \g /dev/null
+CREATE ROLE an_pool2;
+SELECT tenant_iso.grant_switch('an_pool2') \g /dev/null
+CREATE ROLE an_plain;
+CREATE ROLE an_reader;
+GRANT pg_read_all_stats TO an_reader;
+SELECT tenant_iso.grant_switch('an_reader') \g /dev/null
+CREATE TABLE public.an_t (tenant_id text NOT NULL, id int NOT NULL, v text);
+SELECT tenant_iso.protect('public.an_t') \g /dev/null
+GRANT SELECT, INSERT ON public.an_t TO an_ma, an_mb, an_evil, an_pool, an_pool2, an_reader;
+SELECT tenant_iso.set_tenant_limits('an_a', work_mem => '1MB', statement_timeout => '2 s', temp_file_limit => '10MB') \g /dev/null
+SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB') \g /dev/null
+
+-- activity of both tenants and outside any context
+SET ROLE an_ma;
+INSERT INTO public.an_t (id, v) SELECT g, 'a' FROM generate_series(1, 3) g;
+SELECT id FROM public.an_t \g /dev/null
+RESET ROLE;
+SET ROLE an_mb;
+INSERT INTO public.an_t (id, v) SELECT g, 'b secret' FROM generate_series(1, 4) g;
+SELECT id, v FROM public.an_t WHERE v = 'b secret' \g /dev/null
+RESET ROLE;
+SELECT 1 \g /dev/null
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats WHERE tenant IN (''an_a'', ''an_b'') OR tenant IS NULL'),
+	'<null> an_a an_b', 'control: the superuser sees the rows of an_a, an_b and the NULL row');
+
+-- =====================================================================
+-- 1. Who sees which rows
+-- =====================================================================
+SET ROLE an_ma;
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'an_a', 'member of an_a: tenant_stats shows an_a only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'an_a', 'member of an_a: tenant_query_stats shows an_a only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_limits'), 'an_a', 'member of an_a: tenant_limits shows an_a only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_stats()'), 'an_a', 'member of an_a: _tenant_stats() directly: an_a only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_query_stats()'), 'an_a', 'member of an_a: _tenant_query_stats() directly: an_a only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_query_stats_text()'), 'an_a', 'member of an_a: _tenant_query_stats_text() directly: an_a only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats WHERE tenant = ''an_b'' OR tenant IS NULL'), 'none',
+	'member of an_a: asking for an_b or the NULL row gives nothing');
+SELECT is(h.val('SELECT tenant_iso._stats_visible(''an_b'')::text || tenant_iso._stats_visible(NULL)::text || tenant_iso._stats_visible(''an_a'')::text'),
+	'falsefalsetrue', 'member of an_a: _stats_visible is true for an_a only');
+SELECT is(h.val('SELECT count(*) FILTER (WHERE query IS NOT NULL) || ''/'' || (count(*) > 0) FROM tenant_iso.tenant_query_stats'),
+	'0/true', 'member of an_a: the query text of its own queries is NULL');
+SELECT is(h.val('SELECT count(*) FROM tenant_iso.tenants'), 'ERROR 42501', 'member of an_a: the registry itself is closed');
+RESET ROLE;
+
+SET ROLE an_pool;
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'ERROR 42501', 'a switcher outside any context: tenant_stats 42501');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'ERROR 42501', 'a switcher outside any context: tenant_query_stats 42501');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_stats()'), 'ERROR 42501', 'a switcher outside any context: _tenant_stats() 42501');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_limits'), 'none', 'a switcher outside any context: tenant_limits shows no row');
+SELECT tenant_iso.set_tenant('an_b') \g /dev/null
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'an_b', 'the pool in an_b: tenant_stats shows an_b only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'an_b', 'the pool in an_b: tenant_query_stats shows an_b only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_limits'), 'an_b', 'the pool in an_b: tenant_limits shows an_b only');
+SELECT is(h.val('SELECT count(*) FILTER (WHERE query IS NOT NULL) || ''/'' || (count(*) > 0) FROM tenant_iso.tenant_query_stats'),
+	'0/true', 'the pool in an_b: the query text is NULL');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+
+SET ROLE an_plain;
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'ERROR 42501', 'a plain role: tenant_stats 42501');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'ERROR 42501', 'a plain role: tenant_query_stats 42501');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_query_stats()'), 'ERROR 42501', 'a plain role: _tenant_query_stats() 42501');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_limits'), 'none', 'a plain role: tenant_limits shows no row');
+SELECT matches(h.msg('SELECT * FROM tenant_iso.tenant_stats'), '^permission denied for tenant statistics',
+	'the refusal says what is denied');
+RESET ROLE;
+
+SET ROLE an_reader;
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats WHERE tenant IN (''an_a'', ''an_b'') OR tenant IS NULL'),
+	'<null> an_a an_b', 'pg_read_all_stats outside any context: an_a, an_b and the NULL row');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats WHERE tenant IN (''an_a'', ''an_b'') OR tenant IS NULL'),
+	'<null> an_a an_b', 'pg_read_all_stats outside any context: every tenant''s queries');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_limits WHERE tenant IN (''an_a'', ''an_b'')'),
+	'an_a an_b', 'pg_read_all_stats outside any context: every tenant''s limits');
+SELECT tenant_iso.set_tenant('an_a') \g /dev/null
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'an_a', 'pg_read_all_stats in an_a''s context: an_a only');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'an_a', '... tenant_query_stats too');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_limits'), 'an_a', '... tenant_limits too');
+SELECT is(h.val('SELECT count(*) FILTER (WHERE query IS NOT NULL) FROM tenant_iso.tenant_query_stats'), '0',
+	'pg_read_all_stats in a tenant context: no query text');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+
+-- a conflicting context: SECURITY DEFINER code owned by a member of an_b,
+-- called by a member of an_a
+CREATE SCHEMA an_bs;
+GRANT USAGE ON SCHEMA an_bs TO PUBLIC;
+CREATE FUNCTION an_bs.peek(q text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $f$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE format($x$SELECT coalesce(string_agg(DISTINCT coalesce(x.tenant, '<null>'), ' '), 'none') FROM (%s) x$x$, q)
+		INTO r;
+	RETURN r;
+EXCEPTION WHEN OTHERS THEN
+	RETURN 'ERROR ' || SQLSTATE;
+END
+$f$;
+ALTER FUNCTION an_bs.peek(text) OWNER TO an_mb;
+GRANT EXECUTE ON FUNCTION an_bs.peek(text) TO PUBLIC;
+SET ROLE an_mb;
+SELECT is(an_bs.peek('SELECT tenant FROM tenant_iso.tenant_stats'), 'an_b', 'control: an_b''s own function shows an_b to an_b');
+RESET ROLE;
+SET ROLE an_ma;
+SELECT is(h.val('SELECT an_bs.peek(''SELECT tenant FROM tenant_iso.tenant_stats'')'), 'ERROR 42501',
+	'an_b''s SECURITY DEFINER code called by a member of an_a (a conflict) does not run: 42501');
+RESET ROLE;
+SET ROLE an_pool;
+SELECT tenant_iso.set_tenant('an_a') \g /dev/null
+SELECT is(h.val('SELECT an_bs.peek(''SELECT tenant FROM tenant_iso.tenant_stats'')'), 'ERROR 42501',
+	'an_b''s SECURITY DEFINER code called by the pool in an_a does not run either: 42501');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+
+-- =====================================================================
+-- 2. A leaky function never sees another tenant's id
+-- =====================================================================
+SET ROLE an_ma;
+SET an.leak = '';
+SELECT count(*) FROM tenant_iso.tenant_limits WHERE h.leak(tenant) \g /dev/null
+SELECT is(current_setting('an.leak'), 'an_a ', 'a leaky qual on tenant_limits saw an_a only');
+SET an.leak = '';
+SELECT count(*) FROM tenant_iso.tenant_limits l WHERE l.tenant = 'an_b' OR h.leak(l.tenant) \g /dev/null
+SELECT is(current_setting('an.leak'), 'an_a ', 'a leaky qual OR-ed with tenant = an_b saw an_a only');
+SET an.leak = '';
+SELECT count(*) FROM tenant_iso.tenant_limits l JOIN (VALUES ('an_b'), ('an_a')) v(t) ON h.leak(l.tenant) AND l.tenant = v.t \g /dev/null
+SELECT ok(current_setting('an.leak') ~ '^(an_a )+$', 'a leaky join qual on tenant_limits saw an_a only');
+SET an.leak = '';
+SELECT count(*) FROM tenant_iso.tenant_stats WHERE h.leak(tenant) \g /dev/null
+SELECT is(current_setting('an.leak'), 'an_a ', 'a leaky qual on tenant_stats saw an_a only (never the NULL row)');
+SET an.leak = '';
+SELECT count(*) FROM tenant_iso.tenant_query_stats WHERE h.leak(tenant) AND h.leak(query) \g /dev/null
+SELECT ok(current_setting('an.leak') ~ '^(an_a <null> )+$', 'a leaky qual on tenant_query_stats saw an_a and no query text');
+RESET an.leak;
+RESET ROLE;
+
+-- =====================================================================
+-- 3. The management functions and the table
+-- =====================================================================
+SET ROLE an_ma;
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_a'', 100)'), 'ERROR 42501', 'member: set_tenant_limits for its own tenant: 42501');
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_b'', 1)'), 'ERROR 42501', 'member: set_tenant_limits for another tenant: 42501');
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_a'')'), 'ERROR 42501', 'member: set_tenant_limits to drop its row: 42501');
+SELECT is(h.try('SELECT tenant_iso.reset_tenant_stats()'), 'ERROR 42501', 'member: reset_tenant_stats(): 42501');
+SELECT is(h.try('SELECT tenant_iso.reset_tenant_stats(''an_a'')'), 'ERROR 42501', 'member: reset_tenant_stats(own): 42501');
+SELECT is(h.try('SELECT tenant_iso._memory_limit(''work_mem'', ''1GB'', 64)'), 'ERROR 42501', 'member: _memory_limit(): 42501');
+SELECT is(h.try('SELECT * FROM tenant_iso.limits'), 'ERROR 42501', 'member: SELECT tenant_iso.limits: 42501');
+SELECT is(h.try('INSERT INTO tenant_iso.limits (tenant_id, work_mem) VALUES (''an_a'', ''1GB'')'), 'ERROR 42501', 'member: INSERT INTO tenant_iso.limits: 42501');
+SELECT is(h.try('UPDATE tenant_iso.limits SET work_mem = ''1GB'''), 'ERROR 42501', 'member: UPDATE tenant_iso.limits: 42501');
+SELECT is(h.try('DELETE FROM tenant_iso.limits'), 'ERROR 42501', 'member: DELETE FROM tenant_iso.limits: 42501');
+SELECT is(h.try('TRUNCATE tenant_iso.limits'), 'ERROR 42501', 'member: TRUNCATE tenant_iso.limits: 42501');
+SELECT is(h.try('SET tenant_iso.track_stats = off'), 'ERROR 42501', 'member: SET tenant_iso.track_stats = off: 42501');
+SELECT is(h.try('SELECT set_config(''tenant_iso.track_stats'', ''off'', false)'), 'ERROR 42501', 'member: set_config(track_stats, off): 42501');
+SELECT is(h.try('SET tenant_iso.admission_timeout = ''1h'''), 'ERROR 42501', 'member: SET tenant_iso.admission_timeout: 42501');
+\set ON_ERROR_STOP 0
+\echo '# the next statement fails on purpose (ALTER SYSTEM by a member)'
+ALTER SYSTEM SET tenant_iso.stats_period = 1;
+\set ON_ERROR_STOP 1
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '42501', 'member: ALTER SYSTEM SET tenant_iso.stats_period: 42501');
+RESET ROLE;
+
+SET ROLE an_pool;
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_a'', 100)'), 'ERROR 42501', 'a switcher without EXECUTE: set_tenant_limits 42501');
+SELECT is(h.try('SELECT tenant_iso.reset_tenant_stats()'), 'ERROR 42501', 'a switcher without EXECUTE: reset_tenant_stats 42501');
+RESET ROLE;
+
+GRANT EXECUTE ON FUNCTION tenant_iso.set_tenant_limits(text, integer, interval, text, text, numeric),
+	tenant_iso.reset_tenant_stats(text) TO an_pool2;
+SET ROLE an_pool2;
+SELECT tenant_iso.set_tenant('an_a') \g /dev/null
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_a'', 100)'), 'ERROR 42501', 'a switcher with EXECUTE in an_a: set_tenant_limits(an_a) 42501');
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_b'', 1)'), 'ERROR 42501', 'a switcher with EXECUTE in an_a: set_tenant_limits(an_b) 42501');
+SELECT is(h.try('SELECT tenant_iso.reset_tenant_stats()'), 'ERROR 42501', 'a switcher with EXECUTE in an_a: reset_tenant_stats() 42501');
+SELECT is(h.try('SELECT tenant_iso.reset_tenant_stats(''an_a'')'), 'ERROR 42501', 'a switcher with EXECUTE in an_a: reset_tenant_stats(an_a) 42501');
+SELECT is(h.try('UPDATE tenant_iso.limits SET work_mem = ''1GB'''), 'ERROR 42501', 'a switcher with EXECUTE: the table stays closed');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+BEGIN;
+SELECT tenant_iso.set_tenant('an_a', local => true) \g /dev/null
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_a'', 100)'), 'ERROR 42501', 'a switcher with EXECUTE in a local context: 42501');
+COMMIT;
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_b'', 6, work_mem => ''2MB'')'), 'ok 1',
+	'control: the switcher with EXECUTE outside any context may set limits');
+SELECT is(h.try('SELECT tenant_iso.reset_tenant_stats(''an_b'')'), 'ok 1',
+	'control: ... and reset statistics');
+RESET ROLE;
+SELECT tenant_iso.set_tenant('an_a') \g /dev/null
+SELECT is(h.try('SELECT tenant_iso.set_tenant_limits(''an_a'', 100)'), 'ERROR 42501', 'a superuser in an_a: set_tenant_limits 42501');
+SELECT is(h.try('SELECT tenant_iso.reset_tenant_stats()'), 'ERROR 42501', 'a superuser in an_a: reset_tenant_stats 42501');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT is((SELECT format('%s|%s|%s|%s|%s', max_active_statements, statement_timeout, work_mem, temp_file_limit,
+						 max_statements_per_second) FROM tenant_iso.limits WHERE tenant_id = 'an_a'),
+	'|00:00:02|1MB|10MB|', 'an_a''s limits are unchanged');
+SELECT is((SELECT format('%s|%s', max_active_statements, work_mem) FROM tenant_iso.limits WHERE tenant_id = 'an_b'),
+	'5|2MB', 'an_b''s limits are unchanged');
+
+-- =====================================================================
+-- 4. Raising the caps (an_a: work_mem 1MB, statement_timeout 2 s,
+--    temp_file_limit 10MB)
+-- =====================================================================
+CREATE FUNCTION h.wm_high() RETURNS text LANGUAGE sql SET work_mem = '1GB' AS $f$
+	SELECT current_setting('work_mem')
+$f$;
+CREATE FUNCTION h.wm_high_definer() RETURNS text LANGUAGE sql SECURITY DEFINER SET work_mem = '1GB' AS $f$
+	SELECT current_setting('work_mem')
+$f$;
+CREATE FUNCTION h.st_none_definer() RETURNS text LANGUAGE sql SECURITY DEFINER SET statement_timeout = 0 AS $f$
+	SELECT current_setting('statement_timeout')
+$f$;
+-- a function of the member's own, made outside any context (as if before
+-- it became a member)
+CREATE SCHEMA an_own AUTHORIZATION an_evil;
+CREATE FUNCTION an_own.wm() RETURNS text LANGUAGE sql SET work_mem = '1GB' AS $f$
+	SELECT current_setting('work_mem')
+$f$;
+CREATE FUNCTION an_own.wm_low() RETURNS text LANGUAGE sql SET work_mem = '512kB' AS $f$
+	SELECT current_setting('work_mem')
+$f$;
+ALTER FUNCTION an_own.wm() OWNER TO an_evil;
+ALTER FUNCTION an_own.wm_low() OWNER TO an_evil;
+SET ROLE an_evil;
+SELECT is(h.try($q$CREATE FUNCTION an_own.wm2() RETURNS text LANGUAGE sql SET work_mem = '1GB' AS 'SELECT 1::text'$q$),
+	'ERROR 42501', 'member: CREATE FUNCTION with SET work_mem = 1GB: 42501');
+SELECT is(current_setting('work_mem'), '1MB', 'a member of an_a works with work_mem 1MB');
+SELECT is(h.try('SET work_mem = ''1GB'''), 'ERROR 42501', 'member: SET work_mem = 1GB: 42501');
+SELECT is(h.try('SET SESSION work_mem = ''2MB'''), 'ERROR 42501', 'member: SET SESSION work_mem = 2MB: 42501');
+SELECT is(h.try('SET LOCAL work_mem = ''1GB'''), 'ERROR 42501', 'member: SET LOCAL work_mem: 42501');
+SELECT is(h.val('SELECT set_config(''work_mem'', ''1GB'', false)'), 'ERROR 42501', 'member: set_config(work_mem): 42501');
+SELECT is(h.val('SELECT set_config(''work_mem'', ''1GB'', true)'), 'ERROR 42501', 'member: set_config(work_mem, local): 42501');
+SELECT is(h.val('SELECT an_own.wm()'), 'ERROR 42501', 'member: its own function with SET work_mem = 1GB: 42501');
+SELECT is(h.val('SELECT h.wm_high()'), 'ERROR 42501', 'member: a function with SET work_mem = 1GB: 42501');
+SELECT is(h.val('SELECT h.wm_high_definer()'), 'ERROR 42501', 'member: a superuser''s SECURITY DEFINER function with SET work_mem = 1GB: 42501');
+SELECT is(h.val('SELECT h.st_none_definer()'), 'ERROR 42501', 'member: a superuser''s SECURITY DEFINER function with SET statement_timeout = 0: 42501');
+SELECT is(h.try('SET statement_timeout = 0'), 'ERROR 42501', 'member: SET statement_timeout = 0: 42501');
+SELECT is(h.try('SET statement_timeout = ''1h'''), 'ERROR 42501', 'member: SET statement_timeout = 1h: 42501');
+SELECT is(h.val('SELECT set_config(''statement_timeout'', ''0'', false)'), 'ERROR 42501', 'member: set_config(statement_timeout, 0): 42501');
+SELECT is(h.try('SET temp_file_limit = -1'), 'ERROR 42501', 'member: SET temp_file_limit = -1: 42501');
+SELECT is(h.try('ALTER ROLE an_evil SET work_mem = ''1GB'''), 'ERROR 42501', 'member: ALTER ROLE itself SET work_mem: 42501');
+SELECT is(h.try(format('ALTER ROLE an_evil IN DATABASE %I SET work_mem = ''1GB''', current_database())), 'ERROR 42501',
+	'member: ALTER ROLE itself IN DATABASE SET work_mem: 42501');
+SELECT is(h.try(format('ALTER DATABASE %I SET work_mem = ''1GB''', current_database())), 'ERROR 42501',
+	'member: ALTER DATABASE SET work_mem: 42501');
+SELECT h.run('ALTER FUNCTION an_own.wm_low() SET work_mem = ''2GB''') \g /dev/null
+SELECT is(h.val('SELECT an_own.wm_low()'), 'ERROR 42501',
+	'member: its own function, SET clause changed to 2GB with ALTER FUNCTION (if that passes), is refused when it runs');
+RESET work_mem;
+SELECT is(current_setting('work_mem'), '1MB', 'member: after RESET work_mem the next statement is capped again');
+SELECT is(current_setting('statement_timeout'), '2s', 'member: statement_timeout is capped to 2s');
+SELECT is(current_setting('temp_file_limit'), '10MB', 'member: temp_file_limit is capped to 10MB');
+SELECT is((SELECT count(*)::int FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'an_evil'), 0,
+	'no role setting of an_evil was stored');
+RESET ROLE;
+
+-- a pool raises before entering a tenant, or in the statement that enters it
+SET ROLE an_pool;
+SET work_mem = '1GB';
+SET statement_timeout = 0;
+SELECT tenant_iso.set_tenant('an_a') \g /dev/null
+SELECT is(current_setting('work_mem') || ' ' || current_setting('statement_timeout'), '1MB 2s',
+	'a pool that raised work_mem and statement_timeout before set_tenant(an_a) is capped in an_a');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT set_config('work_mem', '1GB', false), tenant_iso.set_tenant('an_a') \g /dev/null
+SELECT is(current_setting('work_mem'), '1MB', 'a raise in the very statement that entered an_a is capped from the next statement');
+SELECT clock_timestamp() AS an_t0 \gset
+SELECT is(h.cancel('SELECT pg_sleep(5)'), 'ERROR 57014', 'the pool''s statement_timeout 0 does not lift an_a''s limit: cancelled');
+SELECT ok(clock_timestamp() - :'an_t0'::timestamptz < interval '4 s', '... after about 2 s');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT is(current_setting('work_mem'), '1GB', 'control: outside the context the pool has its own 1GB');
+RESET work_mem;
+RESET statement_timeout;
+RESET ROLE;
+
+SELECT * FROM finish();
+
+-- ---------------------------------------------------------------------
+-- Cleanup
+-- ---------------------------------------------------------------------
+DROP TABLE public.an_t;
+DROP SCHEMA an_bs CASCADE;
+DROP SCHEMA an_own CASCADE;
+DO $$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['an_ma', 'an_mb', 'an_evil'] LOOP
+		PERFORM tenant_iso.remove_member(r::regrole);
+	END LOOP;
+	FOREACH r IN ARRAY ARRAY['an_pool', 'an_pool2', 'an_reader'] LOOP
+		PERFORM tenant_iso.revoke_switch(r::regrole);
+	END LOOP;
+	FOREACH r IN ARRAY ARRAY['an_ma', 'an_mb', 'an_evil', 'an_pool', 'an_pool2', 'an_plain', 'an_reader'] LOOP
+		EXECUTE format('DROP OWNED BY %I CASCADE', r);
+		EXECUTE format('DROP ROLE %I', r);
+	END LOOP;
+END
+$$;
+DELETE FROM tenant_iso.tenants WHERE tenant_id IN ('an_a', 'an_b');
