@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(96);
+SELECT plan(106);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -375,14 +375,204 @@ RESET work_mem;
 RESET statement_timeout;
 RESET ROLE;
 
+-- =====================================================================
+-- 5. set_tenant_limits() and the views under a hostile search_path
+-- =====================================================================
+-- The attacker an_evil (a member of an_a) owns a schema of shadows of
+-- every function, operator and type name the paths use (COALESCE, EXISTS,
+-- IS NULL and the like are syntax, not names), and puts copies into a
+-- PUBLIC-writable public.  Each shadow records current_user and tries to
+-- make the attacker superuser.  A careless administrator, and a switcher
+-- granted EXECUTE, then call the paths with search_path = an_shadow,
+-- public, pg_catalog; the statements themselves are qualified, so only
+-- the paths can reach a shadow.
+GRANT CREATE ON SCHEMA public TO PUBLIC;
+CREATE SCHEMA an_shadow AUTHORIZATION an_evil;
+GRANT USAGE ON SCHEMA an_shadow TO PUBLIC;
+CREATE TABLE public.an_log (who text, fn text);
+GRANT INSERT, SELECT ON public.an_log TO PUBLIC;
+CREATE TABLE public.an_out (step text, val text);
+GRANT INSERT, SELECT ON public.an_out TO PUBLIC;
+
+SET ROLE an_evil;
+CREATE FUNCTION an_shadow.an_trap(fn text) RETURNS void LANGUAGE plpgsql AS $b$
+BEGIN
+	INSERT INTO public.an_log VALUES (current_user, fn);
+	BEGIN
+		EXECUTE 'ALTER ROLE an_evil SUPERUSER';
+	EXCEPTION WHEN OTHERS THEN NULL;
+	END;
+END $b$;
+DO $d$
+DECLARE
+	r record;
+BEGIN
+	-- operators: (operator, argument type, result type, function it wraps)
+	FOR r IN SELECT * FROM (VALUES
+		('=', 'text', 'boolean', 'texteq'), ('<>', 'text', 'boolean', 'textne'),
+		('||', 'text', 'text', 'textcat'),
+		('=', 'integer', 'boolean', 'int4eq'), ('<', 'integer', 'boolean', 'int4lt'),
+		('>', 'integer', 'boolean', 'int4gt'), ('<=', 'integer', 'boolean', 'int4le'),
+		('>=', 'integer', 'boolean', 'int4ge'), ('<>', 'integer', 'boolean', 'int4ne'),
+		('=', 'bigint', 'boolean', 'int8eq'), ('<', 'bigint', 'boolean', 'int8lt'),
+		('>', 'bigint', 'boolean', 'int8gt'), ('/', 'bigint', 'bigint', 'int8div'),
+		('=', 'numeric', 'boolean', 'numeric_eq'), ('<>', 'numeric', 'boolean', 'numeric_ne'),
+		('<', 'numeric', 'boolean', 'numeric_lt'), ('>', 'numeric', 'boolean', 'numeric_gt'),
+		('<=', 'numeric', 'boolean', 'numeric_le'), ('>=', 'numeric', 'boolean', 'numeric_ge'),
+		('%', 'numeric', 'numeric', 'numeric_mod'), ('/', 'numeric', 'numeric', 'numeric_div'),
+		('*', 'numeric', 'numeric', 'numeric_mul'), ('+', 'numeric', 'numeric', 'numeric_add'),
+		('=', 'interval', 'boolean', 'interval_eq'), ('<', 'interval', 'boolean', 'interval_lt'),
+		('>', 'interval', 'boolean', 'interval_gt'), ('<=', 'interval', 'boolean', 'interval_le'),
+		('>=', 'interval', 'boolean', 'interval_ge')) v(op, arg, res, fn)
+	LOOP
+		EXECUTE format('CREATE FUNCTION an_shadow.%I(%s, %s) RETURNS %s LANGUAGE plpgsql AS $b$ '
+					   'BEGIN PERFORM an_shadow.an_trap(%L); RETURN pg_catalog.%I($1, $2); END $b$',
+					   'an_' || r.fn, r.arg, r.arg, r.res, r.arg || ' ' || r.op, r.fn);
+		EXECUTE format('CREATE OPERATOR an_shadow.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = an_shadow.%I)',
+					   r.op, r.arg, r.arg, 'an_' || r.fn);
+	END LOOP;
+	-- functions: (schema, name, arguments, result, the call it wraps)
+	FOR r IN SELECT * FROM (VALUES
+		('an_shadow', 'btrim', 'text', 'text', 'pg_catalog.btrim($1)'),
+		('an_shadow', 'trunc', 'numeric', 'numeric', 'pg_catalog.trunc($1)'),
+		('an_shadow', 'format', 'text', 'text', 'pg_catalog.format($1)'),
+		('an_shadow', 'format', 'text, text', 'text', 'pg_catalog.format($1, $2)'),
+		('an_shadow', 'format', 'text, text, text', 'text', 'pg_catalog.format($1, $2, $3)'),
+		('an_shadow', 'format', 'text, text, bigint', 'text', 'pg_catalog.format($1, $2, $3)'),
+		('an_shadow', 'format', 'text, bigint', 'text', 'pg_catalog.format($1, $2)'),
+		('an_shadow', 'pg_size_bytes', 'text', 'bigint', 'pg_catalog.pg_size_bytes($1)'),
+		('an_shadow', 'now', '', 'timestamptz', 'pg_catalog.now()'),
+		('an_shadow', 'text', 'bigint', 'text', 'pg_catalog.text($1::pg_catalog.text)'),
+		('an_shadow', 'numeric', 'bigint', 'numeric', 'pg_catalog.numeric($1)'),
+		('an_shadow', 'int8', 'numeric', 'bigint', 'pg_catalog.int8($1)'),
+		('an_shadow', 'float8', 'numeric', 'float8', 'pg_catalog.float8($1)'),
+		('an_shadow', 'current_setting', 'text', 'text', 'pg_catalog.current_setting($1)'),
+		('an_shadow', 'pg_has_role', 'oid, oid, text', 'boolean', 'pg_catalog.pg_has_role($1, $2, $3)'),
+		('an_shadow', 'string_agg', 'text, text', 'text', 'NULL'),
+		-- copies in public, exact signatures only
+		('public', 'btrim', 'text', 'text', 'pg_catalog.btrim($1)'),
+		('public', 'trunc', 'numeric', 'numeric', 'pg_catalog.trunc($1)'),
+		('public', 'pg_size_bytes', 'text', 'bigint', 'pg_catalog.pg_size_bytes($1)'),
+		('public', 'now', '', 'timestamptz', 'pg_catalog.now()'),
+		('public', 'format', 'text, text', 'text', 'pg_catalog.format($1, $2)')) v(nsp, name, args, res, body)
+	LOOP
+		CONTINUE WHEN r.name = 'string_agg';
+		EXECUTE format('CREATE FUNCTION %I.%I(%s) RETURNS %s LANGUAGE plpgsql AS $b$ '
+					   'BEGIN PERFORM an_shadow.an_trap(%L); RETURN %s; END $b$',
+					   r.nsp, r.name, r.args, r.res, r.nsp || '.' || r.name || '(' || r.args || ')', r.body);
+	END LOOP;
+END
+$d$;
+CREATE FUNCTION public.an_numeric_mod(numeric, numeric) RETURNS numeric LANGUAGE plpgsql AS $b$
+	BEGIN PERFORM an_shadow.an_trap('public numeric %'); RETURN pg_catalog.numeric_mod($1, $2); END $b$;
+CREATE OPERATOR public.% (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = public.an_numeric_mod);
+CREATE FUNCTION public.an_texteq(text, text) RETURNS boolean LANGUAGE plpgsql AS $b$
+	BEGIN PERFORM an_shadow.an_trap('public text ='); RETURN pg_catalog.texteq($1, $2); END $b$;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.an_texteq);
+-- domains named like the types that casts name; their CHECK runs a trap
+CREATE FUNCTION an_shadow.an_chk(v anyelement) RETURNS boolean LANGUAGE plpgsql AS $b$
+	BEGIN PERFORM an_shadow.an_trap(pg_catalog.textcat('cast ', pg_catalog.pg_typeof(v)::pg_catalog.text)); RETURN true; END $b$;
+CREATE DOMAIN an_shadow.text AS pg_catalog.text CHECK (an_shadow.an_chk(VALUE));
+CREATE DOMAIN an_shadow.numeric AS pg_catalog.numeric CHECK (an_shadow.an_chk(VALUE));
+CREATE DOMAIN an_shadow.bigint AS pg_catalog.int8 CHECK (an_shadow.an_chk(VALUE));
+CREATE DOMAIN an_shadow.int8 AS pg_catalog.int8 CHECK (an_shadow.an_chk(VALUE));
+CREATE DOMAIN an_shadow.interval AS pg_catalog.interval CHECK (an_shadow.an_chk(VALUE));
+CREATE DOMAIN an_shadow.regclass AS pg_catalog.regclass CHECK (an_shadow.an_chk(VALUE));
+
+-- positive control: the shadows are live for whoever runs with the path
+SET search_path = an_shadow, public, pg_catalog;
+SELECT 7::numeric % 2::numeric, btrim(' x '), pg_size_bytes('1MB'), now(), 'a'::text = 'b', '1 s'::interval > '0'::interval \g /dev/null
+RESET search_path;
+SELECT ok((SELECT count(DISTINCT fn) FROM public.an_log) >= 6,
+	'control: the shadows (%, btrim, pg_size_bytes, now, =, >, domain casts) run under the hostile search_path');
+RESET ROLE;
+DELETE FROM public.an_log;
+
+-- the careless administrator, under the hostile path: every branch of
+-- set_tenant_limits (the errors included, top level, so that no helper of
+-- this file resolves names under the path)
+SET search_path = an_shadow, public, pg_catalog;
+SELECT tenant_iso.set_tenant_limits('an_b', 2, '3 s', '2MB', '1GB', 50) \g /dev/null
+INSERT INTO public.an_out SELECT 'admin', pg_catalog.concat_ws('|', l.max_active_statements, l.statement_timeout, l.work_mem,
+															 l.temp_file_limit, l.max_statements_per_second)
+	FROM tenant_iso.limits l WHERE l.tenant_id OPERATOR(pg_catalog.=) 'an_b';
+SELECT tenant_iso.set_tenant_limits('an_b', work_mem => '1048576kB', temp_file_limit => '-1') \g /dev/null
+INSERT INTO public.an_out SELECT 'admin2', pg_catalog.concat_ws('|', l.work_mem, l.temp_file_limit)
+	FROM tenant_iso.limits l WHERE l.tenant_id OPERATOR(pg_catalog.=) 'an_b';
+SELECT tenant_iso.set_tenant_limits('an_b', work_mem => '100kB') \g /dev/null
+SELECT tenant_iso.set_tenant_limits('an_b') \g /dev/null
+INSERT INTO public.an_out SELECT 'admin3', pg_catalog.count(*)::pg_catalog.text
+	FROM tenant_iso.limits l WHERE l.tenant_id OPERATOR(pg_catalog.=) 'an_b';
+\set ON_ERROR_STOP 0
+\echo '# the next 8 statements fail on purpose (bad limits under a hostile search_path)'
+SELECT tenant_iso.set_tenant_limits(NULL, 1);
+SELECT tenant_iso.set_tenant_limits('an_nobody', 1);
+SELECT tenant_iso.set_tenant_limits('an_b', -1);
+SELECT tenant_iso.set_tenant_limits('an_b', statement_timeout => '-1 s');
+SELECT tenant_iso.set_tenant_limits('an_b', max_statements_per_second => 0);
+SELECT tenant_iso.set_tenant_limits('an_b', work_mem => 'lots');
+SELECT tenant_iso.set_tenant_limits('an_b', work_mem => '1500 bytes');
+SELECT tenant_iso.set_tenant_limits('an_b', temp_file_limit => '-2');
+\set ON_ERROR_STOP 1
+SELECT tenant_iso.set_tenant_limits('an_b', 5, work_mem => '2MB') \g /dev/null
+-- the views and the reset, read by the administrator under the path
+INSERT INTO public.an_out SELECT 'limits', pg_catalog.count(*)::pg_catalog.text FROM tenant_iso.tenant_limits;
+INSERT INTO public.an_out SELECT 'stats', pg_catalog.count(*)::pg_catalog.text FROM tenant_iso.tenant_stats;
+INSERT INTO public.an_out SELECT 'queries', pg_catalog.count(*)::pg_catalog.text FROM tenant_iso.tenant_query_stats;
+SELECT tenant_iso.reset_tenant_stats('an_b') \g /dev/null
+RESET search_path;
+SELECT is((SELECT count(*)::int FROM public.an_log), 0,
+	'no shadow ran while a superuser called set_tenant_limits (every branch), the views and reset_tenant_stats under the hostile path');
+SELECT is((SELECT val FROM public.an_out WHERE step = 'admin'), '2|00:00:03|2MB|1GB|50',
+	'set_tenant_limits still did its job under the hostile path');
+SELECT is((SELECT val FROM public.an_out WHERE step = 'admin2') || ' ' || (SELECT val FROM public.an_out WHERE step = 'admin3'),
+	'1GB|-1 0', '... the normalization and the delete too');
+SELECT ok((SELECT val::int FROM public.an_out WHERE step = 'limits') >= 2 AND (SELECT val::int FROM public.an_out WHERE step = 'stats') >= 3
+		  AND (SELECT val::int FROM public.an_out WHERE step = 'queries') >= 1, '... and the views returned their rows');
+
+-- the switcher granted EXECUTE, outside any context, under the same path
+DELETE FROM public.an_out;
+SET ROLE an_pool2;
+SET search_path = an_shadow, public, pg_catalog;
+SELECT tenant_iso.set_tenant_limits('an_b', 3, '4 s', '3MB', '512MB', 20.5) \g /dev/null
+\set ON_ERROR_STOP 0
+\echo '# the next 3 statements fail on purpose (bad limits by the switcher)'
+SELECT tenant_iso.set_tenant_limits('an_nobody', 1);
+SELECT tenant_iso.set_tenant_limits('an_b', work_mem => '32kB');
+SELECT tenant_iso.set_tenant_limits('an_b', max_statements_per_second => 1e10);
+\set ON_ERROR_STOP 1
+SELECT tenant_iso.reset_tenant_stats('an_b') \g /dev/null
+RESET search_path;
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM public.an_log), 0,
+	'no shadow ran while a switcher with EXECUTE called set_tenant_limits and reset_tenant_stats under the hostile path');
+SELECT is((SELECT concat_ws('|', max_active_statements, statement_timeout, work_mem, temp_file_limit, max_statements_per_second)
+			 FROM tenant_iso.limits WHERE tenant_id = 'an_b'), '3|00:00:04|3MB|512MB|20.5',
+	'the switcher''s call did its job');
+
+-- the member itself reads the views under its own hostile path
+SET ROLE an_evil;
+SET search_path = an_shadow, public, pg_catalog;
+INSERT INTO public.an_out SELECT 'evil', pg_catalog.count(*)::pg_catalog.text FROM tenant_iso.tenant_limits;
+INSERT INTO public.an_out SELECT 'evil', pg_catalog.count(*)::pg_catalog.text FROM tenant_iso.tenant_query_stats;
+RESET search_path;
+SELECT is((SELECT array_agg(DISTINCT who) FROM public.an_log), NULL,
+	'the views read by the member under its hostile path ran no shadow (not even as the member)');
+RESET ROLE;
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'an_evil'), false, 'the attacker did not become superuser');
+SELECT is(tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB')::text, '', 'an_b''s limits back');
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
 SELECT * FROM finish();
 
 -- ---------------------------------------------------------------------
 -- Cleanup
 -- ---------------------------------------------------------------------
-DROP TABLE public.an_t;
+-- the attacker's shadows first (some are in public)
+DROP OWNED BY an_evil CASCADE;
+DROP TABLE public.an_t, public.an_log, public.an_out;
 DROP SCHEMA an_bs CASCADE;
-DROP SCHEMA an_own CASCADE;
+DROP SCHEMA IF EXISTS an_own CASCADE;
 DO $$
 DECLARE
 	r text;
@@ -394,8 +584,8 @@ BEGIN
 		PERFORM tenant_iso.revoke_switch(r::regrole);
 	END LOOP;
 	FOREACH r IN ARRAY ARRAY['an_ma', 'an_mb', 'an_evil', 'an_pool', 'an_pool2', 'an_plain', 'an_reader'] LOOP
-		EXECUTE format('DROP OWNED BY %I CASCADE', r);
-		EXECUTE format('DROP ROLE %I', r);
+		EXECUTE pg_catalog.format('DROP OWNED BY %I CASCADE', r);
+		EXECUTE pg_catalog.format('DROP ROLE %I', r);
 	END LOOP;
 END
 $$;
