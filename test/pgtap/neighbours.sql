@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(138);
+SELECT plan(156);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -619,6 +619,135 @@ RESET tenant_iso.track_stats;
 SELECT is(h.c3('ne_c'), :'ne_c_before', 'with track_stats off nothing was counted for ne_c');
 SELECT tenant_iso.set_tenant_limits('ne_c') \g /dev/null
 
+-- =====================================================================
+-- 10. What else is one statement (utilities, EXPLAIN ANALYZE, DO, a
+--     parallel query); temp_file_limit enforced; a limit changed while a
+--     backend is in the context; admission and rate refusals
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SET ROLE ne_pool;
+SELECT tenant_iso.set_tenant('ne_c') \g /dev/null
+SET extra_float_digits = 1;
+SHOW extra_float_digits \g /dev/null
+EXPLAIN (COSTS OFF) SELECT g FROM generate_series(1, 5) g \g /dev/null
+DO $$ BEGIN PERFORM g FROM generate_series(1, 5) g; PERFORM 1; END $$;
+SELECT count(*) FROM (SELECT h.run('SELECT g FROM generate_series(1, 5) g')) s \g /dev/null
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+RESET extra_float_digits;
+SELECT is(h.c3('ne_c'), '6/2/0',
+	'SET, SHOW, EXPLAIN, DO, a SELECT whose function runs a SELECT, reset_tenant(): one statement each, the nested rows not counted');
+
+-- a parallel query counts once, for the tenant
+CREATE TABLE public.ne_big AS SELECT g AS id FROM generate_series(1, 100000) g;
+ANALYZE public.ne_big;
+GRANT SELECT ON public.ne_big TO ne_pool;
+CREATE FUNCTION h.workers(q text) RETURNS int LANGUAGE plpgsql AS $f$
+DECLARE
+	j json;
+BEGIN
+	EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO j;
+	RETURN coalesce((j -> 0 -> 'Plan' -> 'Plans' -> 0 ->> 'Workers Launched')::int,
+					(j -> 0 -> 'Plan' ->> 'Workers Launched')::int, 0);
+END
+$f$;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SELECT ok(h.workers('SELECT count(*) FROM public.ne_big') > 0, 'control: count(*) on ne_big launches parallel workers');
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SET ROLE ne_pool;
+SELECT tenant_iso.set_tenant('ne_c') \g /dev/null
+SELECT count(*) FROM public.ne_big \g /dev/null
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT is(h.c3('ne_c'), '2/2/0', 'a parallel count(*) is one statement with one row (its workers are not counted apart), then reset_tenant()');
+SELECT ok(h.stat('ne_c', 'shared_blks_hit') + h.stat('ne_c', 'shared_blks_read') >= 400,
+	'... its buffers include the workers'' (ne_big has over 400 pages)');
+
+-- temp_file_limit is enforced in the context
+SELECT tenant_iso.set_tenant_limits('ne_c', work_mem => '64kB', temp_file_limit => '1MB') \g /dev/null
+SET ROLE ne_pool;
+SELECT tenant_iso.set_tenant('ne_c') \g /dev/null
+SELECT is(h.run('SELECT count(*) FROM (SELECT g FROM generate_series(1, 1000000) g ORDER BY g DESC OFFSET 0) s'),
+	'ERROR 53400', 'a sort spilling more than temp_file_limit 1MB fails: 53400');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT is(h.run('SELECT count(*) FROM (SELECT g FROM generate_series(1, 1000000) g ORDER BY g DESC OFFSET 0) s'),
+	'ok 1', 'out of the context the same sort runs');
+RESET ROLE;
+
+-- a limit changed while another backend is in the context applies from
+-- its next transaction
+SELECT tenant_iso.set_tenant_limits('ne_c', work_mem => '1MB') \g /dev/null
+SELECT dblink_connect('ne_s4', :'ne_conn') \g /dev/null
+SELECT dblink_exec('ne_s4', 'SET ROLE ne_pool') \g /dev/null
+SELECT dblink_exec('ne_s4', 'DO $x$ BEGIN PERFORM tenant_iso.set_tenant(''ne_c''); END $x$') \g /dev/null
+SELECT is((SELECT v FROM dblink('ne_s4', 'SELECT current_setting(''work_mem'')') AS x(v text)), '1MB',
+	'the other backend in ne_c has work_mem 1MB');
+SELECT tenant_iso.set_tenant_limits('ne_c', work_mem => '2MB') \g /dev/null
+SELECT is((SELECT v FROM dblink('ne_s4', 'SELECT current_setting(''work_mem'')') AS x(v text)), '2MB',
+	'after set_tenant_limits(work_mem => 2MB) its next statement has 2MB');
+SELECT tenant_iso.set_tenant_limits('ne_c') \g /dev/null
+SELECT is((SELECT v FROM dblink('ne_s4', 'SELECT current_setting(''work_mem'')') AS x(v text)), '4MB',
+	'after the limits are dropped: its own 4MB');
+
+-- admission: max_active_statements = 1, the other backend holds the slot
+SELECT tenant_iso.set_tenant_limits('ne_c', max_active_statements => 1) \g /dev/null
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SELECT dblink_send_query('ne_s4', 'SELECT pg_sleep(2)') \g /dev/null
+SELECT pg_sleep(0.5) \g /dev/null
+SELECT is(h.stat('ne_c', 'active_statements'), 1::numeric, 'the other backend''s statement holds ne_c''s one slot');
+SET tenant_iso.admission_timeout = '300ms';
+SET ROLE ne_pool;
+BEGIN;
+SELECT tenant_iso.set_tenant('ne_c', local => true) \g /dev/null
+\set ON_ERROR_STOP 0
+\echo '# the next statement fails on purpose (admission timeout)'
+SELECT 1;
+\set ON_ERROR_STOP 1
+ROLLBACK;
+RESET ROLE;
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '53300', 'a second statement of ne_c waits 300 ms and fails: 53300');
+SELECT matches(:'LAST_ERROR_MESSAGE'::text, '^too many active statements for this tenant', '... too many active statements');
+SELECT is(h.stat('ne_c', 'rejected') || ' ' || h.stat('ne_c', 'throttled') || ' ' || h.stat('ne_c', 'rejected_current'), '1 1 1',
+	'it counts as rejected, and as throttled (it waited)');
+SELECT * FROM dblink_get_result('ne_s4') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('ne_s4') AS x(v text) \g /dev/null
+SELECT is(h.stat('ne_c', 'active_statements'), 0::numeric, 'the slot is free again');
+SET ROLE ne_pool;
+BEGIN;
+SELECT tenant_iso.set_tenant('ne_c', local => true) \g /dev/null
+SELECT is(h.stat('ne_c', 'active_statements'), 1::numeric, 'a statement of ne_c is admitted at once (no leaked slot)');
+ROLLBACK;
+RESET ROLE;
+SELECT dblink_disconnect('ne_s4') \g /dev/null
+
+-- rate: 1 statement per second, admission_timeout 0: the second fails at once
+SELECT tenant_iso.set_tenant_limits('ne_c', max_statements_per_second => 1) \g /dev/null
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SET tenant_iso.admission_timeout = 0;
+SET ROLE ne_pool;
+BEGIN;
+SELECT tenant_iso.set_tenant('ne_c', local => true) \g /dev/null
+SELECT 1 \g /dev/null
+\set ON_ERROR_STOP 0
+\echo '# the next statement fails on purpose (rate limit)'
+SELECT 2;
+\set ON_ERROR_STOP 1
+ROLLBACK;
+RESET ROLE;
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '53400', 'the second statement within a second at 1/s fails at once: 53400');
+SELECT matches(:'LAST_ERROR_MESSAGE'::text, '^statement rate limit of this tenant exceeded', '... statement rate limit exceeded');
+SELECT is(h.stat('ne_c', 'rejected') || ' ' || h.stat('ne_c', 'throttled') || ' ' || h.stat('ne_c', 'statements'), '1 0 1',
+	'it counts as rejected (not throttled, not a statement); the first one counted');
+RESET tenant_iso.admission_timeout;
+SELECT tenant_iso.set_tenant_limits('ne_c') \g /dev/null
+
 SELECT * FROM finish();
 
 -- ---------------------------------------------------------------------
@@ -627,7 +756,7 @@ SELECT * FROM finish();
 ALTER SYSTEM RESET tenant_iso.stats_period;
 ALTER SYSTEM RESET tenant_iso.default_limits;
 SELECT pg_reload_conf() \g /dev/null
-DROP TABLE public.ne_t;
+DROP TABLE public.ne_t, public.ne_big;
 SELECT tenant_iso.remove_member('ne_ma') \g /dev/null
 SELECT tenant_iso.revoke_switch('ne_pool') \g /dev/null
 DROP OWNED BY ne_pool CASCADE;
