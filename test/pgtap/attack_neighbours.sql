@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(106);
+SELECT plan(111);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -562,6 +562,50 @@ RESET ROLE;
 SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'an_evil'), false, 'the attacker did not become superuser');
 SELECT is(tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB')::text, '', 'an_b''s limits back');
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+-- =====================================================================
+-- 6. A tenant of the same name in another database is another tenant
+-- =====================================================================
+-- Tenants are registered per database.  A member of an_a here must not see
+-- (or be charged with) the activity of a tenant "an_a" registered in
+-- another database of the cluster, and a reset there must not touch ours.
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT format('host=127.0.0.1 port=%s user=postgres dbname=postgres sslmode=disable', current_setting('port')) AS an_pg \gset
+SELECT format('host=127.0.0.1 port=%s user=postgres dbname=an_peer sslmode=disable', current_setting('port')) AS an_peer \gset
+SELECT dblink_exec(:'an_pg', 'DROP DATABASE IF EXISTS an_peer WITH (FORCE)') \g /dev/null
+SELECT dblink_exec(:'an_pg', 'CREATE DATABASE an_peer') \g /dev/null
+SELECT dblink_exec(:'an_peer', $$CREATE EXTENSION tenant_iso; DO 'BEGIN PERFORM tenant_iso.create_tenant(''an_a''); END'$$) \g /dev/null
+SELECT statements AS an_st0, sessions_in_context AS an_sess0 FROM tenant_iso.tenant_stats WHERE tenant = 'an_a' \gset
+CREATE FUNCTION h.qid(q text) RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE
+	j json;
+BEGIN
+	EXECUTE 'EXPLAIN (VERBOSE, FORMAT JSON) ' || q INTO j;
+	RETURN (j -> 0 ->> 'Query Identifier')::bigint;
+END
+$f$;
+SELECT h.qid('SELECT g FROM generate_series(1, 7) g WHERE g > 0 AND g < 100 AND g <> 55') AS an_qid \gset
+SELECT dblink_connect('an_p', :'an_peer') \g /dev/null
+SELECT dblink_exec('an_p', $$DO 'BEGIN PERFORM tenant_iso.set_tenant(''an_a''); END'$$) \g /dev/null
+SELECT count(*) FROM dblink('an_p', 'SELECT g FROM generate_series(1, 7) g WHERE g > 0 AND g < 100 AND g <> 55') AS x(g int) \g /dev/null
+SELECT count(*) FROM dblink('an_p', 'SELECT g FROM generate_series(1, 7) g WHERE g > 0 AND g < 100 AND g <> 55') AS x(g int) \g /dev/null
+SELECT count(*) FROM dblink('an_p', 'SELECT g FROM generate_series(1, 7) g WHERE g > 0 AND g < 100 AND g <> 55') AS x(g int) \g /dev/null
+SELECT is((SELECT statements FROM tenant_iso.tenant_stats WHERE tenant = 'an_a'), :'an_st0'::bigint,
+	'statements of "an_a" of another database do not count for this database''s an_a');
+SELECT is((SELECT sessions_in_context FROM tenant_iso.tenant_stats WHERE tenant = 'an_a'), :'an_sess0'::int,
+	'a session in "an_a" of another database is not in this database''s an_a');
+SELECT is((SELECT count(*)::int FROM tenant_iso.tenant_query_stats WHERE tenant = 'an_a' AND queryid = :'an_qid'::bigint), 0,
+	'the query of "an_a" of another database is not among this database''s an_a queries');
+SET ROLE an_ma;
+SELECT is(h.val(format('SELECT count(*) FROM tenant_iso.tenant_query_stats WHERE queryid = %s', :'an_qid')), '0',
+	'the member of an_a here does not see the other database''s an_a query');
+RESET ROLE;
+SELECT dblink_exec('an_p', $$DO 'BEGIN PERFORM tenant_iso.reset_tenant(); END'$$) \g /dev/null
+SELECT dblink_exec('an_p', $$DO 'BEGIN PERFORM tenant_iso.reset_tenant_stats(''an_a''); END'$$) \g /dev/null
+SELECT ok((SELECT statements FROM tenant_iso.tenant_stats WHERE tenant = 'an_a') >= :'an_st0'::bigint AND :'an_st0'::bigint > 0,
+	'reset_tenant_stats(''an_a'') in another database leaves this database''s an_a alone');
+SELECT dblink_disconnect('an_p') \g /dev/null
+SELECT dblink_exec(:'an_pg', 'DROP DATABASE IF EXISTS an_peer WITH (FORCE)') \g /dev/null
 
 SELECT * FROM finish();
 
