@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(111);
+SELECT plan(116);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -350,6 +350,22 @@ SELECT is(h.val('SELECT an_own.wm_low()'), 'ERROR 42501',
 	'member: its own function, SET clause changed to 2GB with ALTER FUNCTION (if that passes), is refused when it runs');
 RESET work_mem;
 SELECT is(current_setting('work_mem'), '1MB', 'member: after RESET work_mem the next statement is capped again');
+-- within one statement: RESET and its spellings go back to the session's
+-- reset value (the server's 4MB), above the limit, for the rest of it
+SELECT is(current_setting('work_mem', true), '1MB', 'control: 1MB before');
+DO $$ BEGIN RESET work_mem; PERFORM set_config('an.wm', current_setting('work_mem'), false); END $$;
+SELECT ok(pg_size_bytes(current_setting('an.wm')) <= pg_size_bytes('1MB'),
+	'member: RESET work_mem inside a statement does not lift the 1MB cap for the rest of it (got ' || current_setting('an.wm') || ')');
+DO $$ BEGIN SET work_mem TO DEFAULT; PERFORM set_config('an.wm', current_setting('work_mem'), false); END $$;
+SELECT ok(pg_size_bytes(current_setting('an.wm')) <= pg_size_bytes('1MB'),
+	'member: SET work_mem TO DEFAULT inside a statement does not lift the cap (got ' || current_setting('an.wm') || ')');
+DO $$ BEGIN RESET ALL; PERFORM set_config('an.wm', current_setting('work_mem'), false); END $$;
+SELECT ok(pg_size_bytes(current_setting('an.wm')) <= pg_size_bytes('1MB'),
+	'member: RESET ALL inside a statement does not lift the cap (got ' || current_setting('an.wm') || ')');
+SELECT set_config('an.wm', (SELECT set_config('work_mem', NULL, false)), false) \g /dev/null
+SELECT ok(pg_size_bytes(current_setting('an.wm')) <= pg_size_bytes('1MB'),
+	'member: set_config(work_mem, NULL) inside a statement does not lift the cap (got ' || current_setting('an.wm') || ')');
+RESET an.wm;
 SELECT is(current_setting('statement_timeout'), '2s', 'member: statement_timeout is capped to 2s');
 SELECT is(current_setting('temp_file_limit'), '10MB', 'member: temp_file_limit is capped to 10MB');
 SELECT is((SELECT count(*)::int FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'an_evil'), 0,
