@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(156);
+SELECT plan(160);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -322,6 +322,26 @@ BEGIN
 END
 $$;
 SELECT is(h.stat('ne_c', 'sessions_in_context'), 0::numeric, '... and so does the other');
+-- a pooled backend that switched per transaction and went idle: its
+-- transaction-local context ended with COMMIT / ROLLBACK, so it is in no
+-- tenant's context any more
+SELECT dblink_connect('ne_s5', :'ne_conn') \g /dev/null
+SELECT dblink_exec('ne_s5', 'SET ROLE ne_pool') \g /dev/null
+SELECT dblink_exec('ne_s5', 'BEGIN') \g /dev/null
+SELECT dblink_exec('ne_s5', 'DO $x$ BEGIN PERFORM tenant_iso.set_tenant(''ne_c'', local => true); END $x$') \g /dev/null
+SELECT is(h.stat('ne_c', 'sessions_in_context'), 1::numeric, 'a backend in a transaction-local context of ne_c is in it');
+SELECT dblink_exec('ne_s5', 'COMMIT') \g /dev/null
+SELECT is(h.stat('ne_c', 'sessions_in_context'), 0::numeric,
+	'after its COMMIT the idle backend is no longer in ne_c''s context');
+SELECT dblink_exec('ne_s5', 'BEGIN') \g /dev/null
+SELECT dblink_exec('ne_s5', 'DO $x$ BEGIN PERFORM tenant_iso.set_tenant(''ne_c'', local => true); END $x$') \g /dev/null
+SELECT dblink_exec('ne_s5', 'ROLLBACK') \g /dev/null
+SELECT is(h.stat('ne_c', 'sessions_in_context'), 0::numeric,
+	'after its ROLLBACK neither');
+SELECT dblink_exec('ne_s5', 'DO $x$ BEGIN PERFORM tenant_iso.set_tenant(''ne_c''); END $x$') \g /dev/null
+SELECT dblink_exec('ne_s5', 'DISCARD ALL') \g /dev/null
+SELECT is(h.stat('ne_c', 'sessions_in_context'), 0::numeric, 'after DISCARD ALL (a pooler''s reset) neither');
+SELECT dblink_disconnect('ne_s5') \g /dev/null
 SET ROLE ne_ma;
 SELECT is((SELECT sessions_in_context FROM tenant_iso.tenant_stats), 1,
 	'a member role''s session is in its tenant''s context');
