@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(116);
+SELECT plan(120);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -622,6 +622,85 @@ SELECT ok((SELECT statements FROM tenant_iso.tenant_stats WHERE tenant = 'an_a')
 	'reset_tenant_stats(''an_a'') in another database leaves this database''s an_a alone');
 SELECT dblink_disconnect('an_p') \g /dev/null
 SELECT dblink_exec(:'an_pg', 'DROP DATABASE IF EXISTS an_peer WITH (FORCE)') \g /dev/null
+
+-- =====================================================================
+-- 7. A noisy member cannot run past max_active_statements by wrapping
+--    its statements in a utility (DO, CREATE TABLE AS, CALL)
+-- =====================================================================
+-- an_b: max_active_statements = 1.  A second backend of an_b holds the
+-- slot with a 2 s statement; a statement of ours must then wait and fail
+-- (admission_timeout 300 ms).  First with a plain SELECT (control), then
+-- with the long statement wrapped in DO, CREATE TABLE AS and CALL.
+SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 1) \g /dev/null
+CREATE PROCEDURE h.nap(s float8) LANGUAGE plpgsql AS $p$ BEGIN PERFORM pg_sleep(s); END $p$;
+SELECT format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', current_setting('port'), current_database()) AS an_self \gset
+SELECT dblink_connect('an_q', :'an_self') \g /dev/null
+SELECT dblink_exec('an_q', 'SET ROLE an_mb') \g /dev/null
+SET tenant_iso.admission_timeout = '300ms';
+
+SELECT dblink_send_query('an_q', 'SELECT pg_sleep(2)') \g /dev/null
+SELECT pg_sleep(0.4) \g /dev/null
+SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
+SET ROLE an_mb;
+\set ON_ERROR_STOP 0
+\echo '# the next statement may fail on purpose (admission)'
+SELECT 1 \g /dev/null
+\set an_state :SQLSTATE
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
+	'control: a SELECT of an_b holds the slot and our SELECT fails with 53300');
+
+SELECT dblink_send_query('an_q', 'DO $x$ BEGIN PERFORM pg_sleep(2); END $x$') \g /dev/null
+SELECT pg_sleep(0.4) \g /dev/null
+SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
+SET ROLE an_mb;
+\set ON_ERROR_STOP 0
+\echo '# the next statement may fail on purpose (admission)'
+SELECT 1 \g /dev/null
+\set an_state :SQLSTATE
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
+	'a DO block of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+
+SELECT dblink_send_query('an_q', 'CREATE TEMP TABLE an_ctas AS SELECT pg_sleep(2)::text AS z') \g /dev/null
+SELECT pg_sleep(0.4) \g /dev/null
+SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
+SET ROLE an_mb;
+\set ON_ERROR_STOP 0
+\echo '# the next statement may fail on purpose (admission)'
+SELECT 1 \g /dev/null
+\set an_state :SQLSTATE
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
+	'a CREATE TABLE AS of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+
+SELECT dblink_send_query('an_q', 'CALL h.nap(2)') \g /dev/null
+SELECT pg_sleep(0.4) \g /dev/null
+SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
+SET ROLE an_mb;
+\set ON_ERROR_STOP 0
+\echo '# the next statement may fail on purpose (admission)'
+SELECT 1 \g /dev/null
+\set an_state :SQLSTATE
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
+	'a CALL of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+
+SELECT dblink_disconnect('an_q') \g /dev/null
+RESET tenant_iso.admission_timeout;
+SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB') \g /dev/null
 
 SELECT * FROM finish();
 
