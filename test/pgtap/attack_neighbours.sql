@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(120);
+SELECT plan(121);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -314,6 +314,12 @@ CREATE FUNCTION h.st_none_definer() RETURNS text LANGUAGE sql SECURITY DEFINER S
 $f$;
 -- a function of the member's own, made outside any context (as if before
 -- it became a member)
+CREATE PROCEDURE h.commit_caps() LANGUAGE plpgsql AS $p$
+BEGIN
+	COMMIT;
+	PERFORM set_config('an.caps', current_setting('work_mem') || ' ' || current_setting('temp_file_limit'), false);
+END
+$p$;
 CREATE SCHEMA an_own AUTHORIZATION an_evil;
 CREATE FUNCTION an_own.wm() RETURNS text LANGUAGE sql SET work_mem = '1GB' AS $f$
 	SELECT current_setting('work_mem')
@@ -366,6 +372,12 @@ SELECT set_config('an.wm', (SELECT set_config('work_mem', NULL, false)), false) 
 SELECT ok(pg_size_bytes(current_setting('an.wm')) <= pg_size_bytes('1MB'),
 	'member: set_config(work_mem, NULL) inside a statement does not lift the cap (got ' || current_setting('an.wm') || ')');
 RESET an.wm;
+-- a procedure that ends its transaction: the caps were SET LOCAL, so
+-- after COMMIT the rest of the CALL would run with the session's values
+CALL h.commit_caps();
+SELECT is(current_setting('an.caps'), '1MB 10MB',
+	'member: after COMMIT inside a CALL, work_mem and temp_file_limit are still capped for the rest of it');
+RESET an.caps;
 SELECT is(current_setting('statement_timeout'), '2s', 'member: statement_timeout is capped to 2s');
 SELECT is(current_setting('temp_file_limit'), '10MB', 'member: temp_file_limit is capped to 10MB');
 SELECT is((SELECT count(*)::int FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'an_evil'), 0,
