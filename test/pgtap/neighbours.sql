@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(160);
+SELECT plan(163);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -767,6 +767,28 @@ SELECT is(h.stat('ne_c', 'rejected') || ' ' || h.stat('ne_c', 'throttled') || ' 
 	'it counts as rejected (not throttled, not a statement); the first one counted');
 RESET tenant_iso.admission_timeout;
 SELECT tenant_iso.set_tenant_limits('ne_c') \g /dev/null
+
+-- =====================================================================
+-- 11. A statement that fails at run time adds its time, not a statement;
+--     rows written through a data-modifying WITH are written rows
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
+SET ROLE ne_ma;
+\set ON_ERROR_STOP 0
+\echo '# the next statement fails on purpose (division by zero after 0.3 s)'
+SELECT pg_sleep(0.3), 1 / (random() * 0)::int;
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22012', 'the statement failed at run time');
+SELECT is(h.stat('ne_a', 'statements') || ' ' || (h.stat('ne_a', 'exec_time_ms') >= 300)::text, '1 true',
+	'a failed statement is not a statement (RESET ROLE is), but its 300 ms of execution count');
+SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
+SET ROLE ne_ma;
+WITH w AS (INSERT INTO public.ne_t (id, v) SELECT g, 'cte' FROM generate_series(30, 33) g RETURNING id)
+	SELECT count(*) FROM w \g /dev/null
+RESET ROLE;
+SELECT is(h.stat('ne_a', 'rows_written'), 4::numeric,
+	'an INSERT of 4 rows inside WITH ... SELECT counts 4 rows written');
 
 SELECT * FROM finish();
 
