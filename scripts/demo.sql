@@ -12,6 +12,11 @@
 -- demo or walkthrough in another database that uses them cannot make this
 -- script fail halfway.
 --
+-- Section 14 (noisy neighbours) starts psql and pgbench from the shell
+-- (\!), as other sessions: the environment variable TI_DEMO_BIN names their
+-- directory (scripts/quickstart sets it), or else they come from PATH.  It
+-- takes about 15 seconds, and leaves acme with max_active_statements = 1.
+--
 -- The member and pool roles are entered with SET ROLE, which gives the
 -- same tenant context as logging in as them.  Expected refusals are caught
 -- in DO blocks and shown as NOTICEs with their SQLSTATE; the few raised by
@@ -386,7 +391,75 @@ SELECT op, (key ->> 'id')::int AS id, image ->> 'item' AS old_item
   FROM tenant_iso.history('orders', :'before_batch', tenant => 'globex') ORDER BY changed_at;
 
 \echo
-\echo '== 14. Architecture validation: the database audits its own posture'
+\echo '== 14. Noisy neighbours: acme runs heavy reports, globex keeps its speed'
+-- The other sessions are started from the shell (\!): acme's reports in the
+-- background, four psql sessions (application_name demo_noisy), and
+-- globex's point selects, one pgbench client for 2 seconds.
+-- scripts/quickstart sets TI_DEMO_BIN to the server's bin directory;
+-- without it psql and pgbench come from PATH.
+SELECT current_setting('port') AS demo_port \gset
+\setenv PGHOST 127.0.0.1
+\setenv PGPORT :demo_port
+\setenv PGDATABASE :demo_db
+\setenv DEMO_ACME_REPORTS 'for i in 1 2 3 4; do PGAPPNAME=demo_noisy "${TI_DEMO_BIN:+$TI_DEMO_BIN/}psql" -X -q -U acme_app -c "SELECT sum(a * b) FROM generate_series(1, 8000) a, generate_series(1, 1000) b" >/dev/null 2>&1 & done'
+\setenv DEMO_GLOBEX_SELECTS 'echo "SELECT item FROM orders WHERE id = 1;" | "${TI_DEMO_BIN:+$TI_DEMO_BIN/}pgbench" -n -M prepared -T 2 -c 1 -f - -U globex_app 2>&1 | awk ''/^latency average/ { lat = $4 } /^tps/ { tps = int($3) } END { if (lat == "") print "   (pgbench did not run)"; else print "   globex, 1 client for 2 s: " lat " ms per point select, " tps " per second" }'''
+CREATE FUNCTION pg_temp.wait_for_reports(running int, waiting int DEFAULT 0) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	-- until acme's background sessions are all active (running > 0), with
+	-- that many waiting for admission, or all gone (running = 0)
+	FOR i IN 1..300 LOOP
+		PERFORM pg_stat_clear_snapshot();
+		IF (SELECT count(*) FILTER (WHERE running = 0 OR state = 'active') = running
+				   AND count(*) FILTER (WHERE wait_event_type = 'Extension') >= waiting
+			  FROM pg_stat_activity WHERE application_name = 'demo_noisy') THEN
+			RETURN;
+		END IF;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+	RAISE EXCEPTION 'acme''s background reports did not %', CASE WHEN running = 0 THEN 'end' ELSE 'start' END
+		USING HINT = 'psql and pgbench must be on PATH, or TI_DEMO_BIN must name their directory.';
+END $$;
+CREATE VIEW pg_temp.neighbours AS
+	SELECT tenant, statements, round(exec_time_ms::numeric, 1) AS exec_ms,
+		   round(cpu_time_ms::numeric, 1) AS cpu_ms, active_statements AS active,
+		   sessions_in_context AS sessions, throttled, rejected
+	  FROM tenant_iso.tenant_stats WHERE tenant IN ('acme', 'globex') ORDER BY tenant;
+-- no limits of an earlier run
+SELECT tenant_iso.set_tenant_limits('acme') \g /dev/null
+SELECT tenant_iso.reset_tenant_stats() \g /dev/null
+\echo '-- acme is idle; globex runs its point selects:'
+\! sh -c "$DEMO_GLOBEX_SELECTS"
+\echo '-- tenant_stats before (superuser, outside any tenant context):'
+SELECT * FROM pg_temp.neighbours;
+\echo '-- acme starts four heavy reports at once, with no limit; globex runs again meanwhile,'
+\echo '-- and tenant_stats shows acme with four statements active:'
+\! sh -c "$DEMO_ACME_REPORTS"
+SELECT pg_temp.wait_for_reports(4) \g /dev/null
+\! sh -c "$DEMO_GLOBEX_SELECTS"
+SELECT * FROM pg_temp.neighbours;
+SELECT pg_temp.wait_for_reports(0) \g /dev/null
+\echo '-- the administrator holds acme to one statement at a time:'
+SELECT tenant_iso.set_tenant_limits('acme', max_active_statements => 1) \g /dev/null
+SELECT tenant, max_active_statements, own_limits FROM tenant_iso.tenant_limits WHERE tenant = 'acme';
+\echo '-- acme starts four reports again: one runs, three wait in line (wait_event_type Extension):'
+\! sh -c "$DEMO_ACME_REPORTS"
+SELECT pg_temp.wait_for_reports(4, 3) \g /dev/null
+SELECT usename, state, coalesce(wait_event_type, '-') AS wait_event_type, count(*)
+  FROM pg_stat_activity WHERE application_name = 'demo_noisy' GROUP BY 1, 2, 3 ORDER BY 3;
+\! sh -c "$DEMO_GLOBEX_SELECTS"
+\echo '-- acme is held to its limit (active 1; throttled counts the reports that waited);'
+\echo '-- compare globex''s speed with the two runs above:'
+SELECT * FROM pg_temp.neighbours;
+SELECT pg_temp.wait_for_reports(0) \g /dev/null
+\echo '-- tenant_stats after: every report ran, one at a time, and none was rejected'
+\echo '-- (the server log says: tenant_iso: tenant "acme" is held back by its limit max_active_statements = 1):'
+SELECT * FROM pg_temp.neighbours;
+DROP VIEW pg_temp.neighbours;
+DROP FUNCTION pg_temp.wait_for_reports(int, int);
+
+\echo
+\echo '== 15. Architecture validation: the database audits its own posture'
 \pset footer on
 SELECT severity, check_id, object FROM tenant_iso.validate();
 SELECT tenant_iso.baseline_save('demo') \g /dev/null

@@ -49,8 +49,8 @@ ti_my_slot(void)
 	return (n >= 0 && n < ti_nslots) ? n : -1;
 }
 
-static void
-wake(int slot)
+void
+ti_wake_slot(int slot)
 {
 	if (slot >= 0 && slot < ti_nslots)
 		SetLatch(&GetPGProcByNumber(slot)->procLatch);
@@ -130,7 +130,7 @@ ti_admission_dequeue(TiTenantStats *e)
 		e->waiting--;
 	}
 	SpinLockRelease(&e->mutex);
-	wake(head);
+	ti_wake_slot(head);
 }
 
 /* Give back a slot taken by ti_admission_wait (or counted as active). */
@@ -143,7 +143,7 @@ ti_admission_release(TiTenantStats *e)
 	e->active--;
 	head = e->wait_head;
 	SpinLockRelease(&e->mutex);
-	wake(head);
+	ti_wake_slot(head);
 }
 
 static long
@@ -184,7 +184,7 @@ wait_in_line(TiTenantStats *e, const char *tenant, int me, TimestampTz deadline)
 		SpinLockRelease(&e->mutex);
 		if (admitted)
 		{
-			wake(next);
+			ti_wake_slot(next);
 			return;
 		}
 

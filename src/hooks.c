@@ -309,6 +309,27 @@ utility_counted(Node *parsetree)
 	}
 }
 
+/*
+ * Counted utility statements that do not take an active slot: settings and
+ * notifications, which a tenant at its limit may still send.
+ */
+static bool
+utility_admitted(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_VariableSetStmt:
+		case T_VariableShowStmt:
+		case T_DiscardStmt:
+		case T_ListenStmt:
+		case T_UnlistenStmt:
+		case T_NotifyStmt:
+			return false;
+		default:
+			return true;
+	}
+}
+
 static void
 ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  bool readOnlyTree, ProcessUtilityContext context,
@@ -323,8 +344,8 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 						queryEnv, dest, qc);
 		return;
 	}
-	/* may wait for a rate-limit token */
-	stats = ti_stats_utility_begin();
+	/* may wait for a rate-limit token and for admission */
+	stats = ti_stats_utility_begin(utility_admitted(pstmt->utilityStmt));
 	exec_nested++;
 	PG_TRY();
 	{

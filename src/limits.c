@@ -23,6 +23,10 @@
  *	   the limit, or to "no limit", is refused with 42501 by a check hook
  *	   chained onto the built-in setting's own.  RESET and DISCARD bypass
  *	   check hooks; the next statement lowers the value again.
+ *	 - the settings that multiply a share (hash_mem_multiplier,
+ *	   maintenance_work_mem, max_parallel_workers_per_gather,
+ *	   max_parallel_maintenance_workers) may be lowered but not raised
+ *	   above the session's reset value, in a context with any limit.
  *
  * Elevated paths: none.  The table is read by a direct heap scan, as the
  * registry's are; nothing here runs SQL or resolves names.
@@ -428,6 +432,127 @@ check_temp_file_limit(int *newval, void **extra, GucSource source)
 	return check_cap(CAP_TEMP_FILE_LIMIT, newval, extra, source);
 }
 
+/*
+ * Settings that multiply a tenant's share: memory per hash table and per
+ * maintenance operation, cores per statement.  In a tenant context with any
+ * limit, a SET may lower them but not raise them above the session's reset
+ * value (postgresql.conf, the role's and database's settings).
+ */
+typedef enum
+{
+	HELD_HASH_MEM_MULTIPLIER,
+	HELD_MAINTENANCE_WORK_MEM,
+	HELD_PARALLEL_WORKERS,
+	HELD_PARALLEL_MAINTENANCE_WORKERS,
+	HELD_COUNT
+} HeldKind;
+
+static const char *const held_names[HELD_COUNT] = {
+	"hash_mem_multiplier", "maintenance_work_mem",
+	"max_parallel_workers_per_gather", "max_parallel_maintenance_workers"
+};
+static struct config_generic *held_gucs[HELD_COUNT];
+static GucIntCheckHook prev_held_int[HELD_COUNT];
+static GucRealCheckHook prev_held_real;
+
+static bool
+tenant_has_limits(void)
+{
+	const char *tenant;
+	const TiLimits *l;
+
+	if (applying || IsParallelWorker() || InitializingParallelWorker ||
+		!IsTransactionState() || !ti_extension_present())
+		return false;
+	tenant = ti_effective_tenant();
+	if (tenant == NULL)
+		return false;
+	l = ti_limits_for(tenant);
+	return l->max_active > 0 || l->statement_timeout_ms > 0 || l->work_mem_kb > 0 ||
+		l->temp_file_limit_kb >= 0 || l->rate > 0;
+}
+
+static bool
+refuse_raise(HeldKind kind)
+{
+	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+	GUC_check_errmsg("%s cannot be raised in a tenant context with limits", held_names[kind]);
+	GUC_check_errdetail("It may be lowered, but not set above the session's reset value.");
+	return false;
+}
+
+static bool
+check_held_int(HeldKind kind, int *newval, void **extra, GucSource source)
+{
+	if (prev_held_int[kind] && !prev_held_int[kind] (newval, extra, source))
+		return false;
+	if (source != PGC_S_SESSION || held_gucs[kind] == NULL ||
+		*newval <= ((struct config_int *) held_gucs[kind])->reset_val ||
+		!tenant_has_limits())
+		return true;
+	return refuse_raise(kind);
+}
+
+static bool
+check_hash_mem_multiplier(double *newval, void **extra, GucSource source)
+{
+	struct config_generic *g = held_gucs[HELD_HASH_MEM_MULTIPLIER];
+
+	if (prev_held_real && !prev_held_real(newval, extra, source))
+		return false;
+	if (source != PGC_S_SESSION || g == NULL ||
+		*newval <= ((struct config_real *) g)->reset_val || !tenant_has_limits())
+		return true;
+	return refuse_raise(HELD_HASH_MEM_MULTIPLIER);
+}
+
+static bool
+check_maintenance_work_mem(int *newval, void **extra, GucSource source)
+{
+	return check_held_int(HELD_MAINTENANCE_WORK_MEM, newval, extra, source);
+}
+
+static bool
+check_parallel_workers(int *newval, void **extra, GucSource source)
+{
+	return check_held_int(HELD_PARALLEL_WORKERS, newval, extra, source);
+}
+
+static bool
+check_parallel_maintenance_workers(int *newval, void **extra, GucSource source)
+{
+	return check_held_int(HELD_PARALLEL_MAINTENANCE_WORKERS, newval, extra, source);
+}
+
+static void
+hold_settings(void)
+{
+	GucIntCheckHook int_hooks[HELD_COUNT] = {
+		NULL, check_maintenance_work_mem, check_parallel_workers,
+		check_parallel_maintenance_workers
+	};
+
+	for (int i = 0; i < HELD_COUNT; i++)
+	{
+		struct config_generic *g = ti_find_guc(held_names[i]);
+
+		if (g == NULL ||
+			g->vartype != (i == HELD_HASH_MEM_MULTIPLIER ? PGC_REAL : PGC_INT))
+			elog(ERROR, "tenant_iso: setting \"%s\" not found", held_names[i]);
+		held_gucs[i] = g;
+		if (i == HELD_HASH_MEM_MULTIPLIER)
+		{
+			prev_held_real = ((struct config_real *) g)->check_hook;
+			((struct config_real *) g)->check_hook = check_hash_mem_multiplier;
+		}
+		else
+		{
+			prev_held_int[i] = ((struct config_int *) g)->check_hook;
+			((struct config_int *) g)->check_hook = int_hooks[i];
+		}
+	}
+}
+
 void
 ti_limits_init(void)
 {
@@ -445,6 +570,7 @@ ti_limits_init(void)
 		prev_cap_hook[i] = ((struct config_int *) g)->check_hook;
 		((struct config_int *) g)->check_hook = hooks[i];
 	}
+	hold_settings();
 }
 
 /* '64MB' for 65536 kB, as _memory_limit() writes limits */

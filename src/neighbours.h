@@ -4,11 +4,14 @@
  *	  admission and rate waits (admission.c) and the tenant limits with the
  *	  setting caps they impose (limits.c).
  *
- * One shared hash holds an entry per tenant (tenant_iso.stats_max_tenants
- * of them); one more entry, outside the hash, holds the statements run
- * outside any tenant context and the counters of evicted tenants (the row
- * tenant = NULL).  An entry is evicted only when nothing refers to it:
- * no session in its context, no statement of it running or waiting.
+ * One shared hash holds an entry per database and tenant (at most
+ * tenant_iso.stats_max_tenants of them), plus one entry per database for
+ * the statements run outside any tenant context and the counters of
+ * evicted tenants (the row tenant = NULL).  An entry is evicted only when
+ * nothing refers to it: no session in its context, no statement of it
+ * running or waiting.  NULL rows are never evicted; when no room is left
+ * for a database's NULL row, one more entry outside the hash (the overflow
+ * row, shown in every database) takes its counts.
  */
 #ifndef TI_NEIGHBOURS_H
 #define TI_NEIGHBOURS_H
@@ -44,9 +47,16 @@ typedef struct TiQueryStat
 	double		exec_time_ms;
 } TiQueryStat;
 
+/* an entry's hash key: tenant ids are per database */
+typedef struct TiStatsKey
+{
+	Oid			dbid;
+	char		tenant[NAMEDATALEN];	/* "" for the database's NULL row */
+} TiStatsKey;
+
 typedef struct TiTenantStats
 {
-	char		tenant[NAMEDATALEN];	/* hash key; "" for the NULL row */
+	TiStatsKey	key;			/* hash key */
 	slock_t		mutex;			/* protects everything below */
 	int64		period;			/* the period number of cur */
 	TiCounters	cur;
@@ -88,7 +98,7 @@ extern void ti_stats_executor_start(QueryDesc *queryDesc, bool top);
 extern void ti_stats_run_begin(QueryDesc *queryDesc, bool top, void **state);
 extern void ti_stats_run_end(QueryDesc *queryDesc, void *state);
 extern void ti_stats_executor_end(QueryDesc *queryDesc, bool top);
-extern void *ti_stats_utility_begin(void);
+extern void *ti_stats_utility_begin(bool admit);
 extern void ti_stats_utility_end(void *state);
 extern int64 ti_stats_period_of(TimestampTz now);
 extern void ti_stats_rotate(TiTenantStats *e, int64 period);
@@ -102,6 +112,7 @@ extern void ti_rate_wait(TiTenantStats *e, const char *tenant, double rate);
 extern void ti_admission_release(TiTenantStats *e);
 extern void ti_admission_dequeue(TiTenantStats *e);
 extern void ti_admission_exit(void);
+extern void ti_wake_slot(int slot);
 extern void ti_overload_log(TiTenantStats *e, const char *tenant, const char *what);
 
 /* the shared slot array, one per PGPROC (stats.c owns it) */

@@ -16,7 +16,7 @@
  *
  * What is measured, from ExecutorRun and ExecutorFinish (or around the
  * utility): wall-clock time, the backend's user + system CPU time
- * (getrusage), shared buffer hits and reads, temporary blocks written and
+ * (CLOCK_THREAD_CPUTIME_ID: a backend has one thread), shared buffer hits and reads, temporary blocks written and
  * WAL bytes (pgBufferUsage and pgWalUsage, which include parallel workers'
  * counts; their CPU time is not included).  rows_read is the row count of
  * SELECT, rows_written that of INSERT, UPDATE, DELETE and MERGE.
@@ -33,13 +33,12 @@
  * nothing it held survives.
  *
  * Elevated paths: none.  Nothing here runs SQL or resolves names; the SQL
- * wrapper of tenant_query_stats (75_neighbours.sql) runs as the caller with
+ * wrapper of tenant_query_stats (80_neighbours.sql) runs as the caller with
  * search_path pinned.
  */
 #include "postgres.h"
 
-#include <sys/resource.h>
-#include <sys/time.h>
+#include <time.h>
 
 #include "access/parallel.h"
 #include "access/twophase.h"
@@ -74,8 +73,12 @@ typedef struct TiStatsShared
 {
 	LWLock	   *lock;
 	int			nqueries;		/* query slots per entry, fixed at start */
-	TiTenantStats *other;		/* the row tenant = NULL */
+	TiTenantStats *other;		/* the overflow NULL row, outside the hash */
+	int			ntenants;		/* entries of tenants (not NULL rows) */
 } TiStatsShared;
+
+/* room in the hash for the NULL rows of this many databases */
+#define TI_NULL_ROWS 64
 
 static TiStatsShared *shared = NULL;
 static HTAB *stats_hash = NULL;
@@ -93,8 +96,7 @@ typedef struct StmtRec
 {
 	QueryDesc  *qd;
 	TiTenantStats *e;
-	int64		rows;
-	double		exec_time_ms;
+	TiCounters	acc;			/* measured so far, added to e at its end */
 } StmtRec;
 
 static StmtRec *recs = NULL;
@@ -110,7 +112,7 @@ typedef struct RunState
 	bool		admitted;		/* holds one of e->active */
 	bool		is_run;			/* ExecutorRun (rows are counted there) */
 	instr_time	t0;
-	struct rusage ru0;
+	struct timespec cpu0;
 	BufferUsage bu0;
 	WalUsage	wu0;
 } RunState;
@@ -142,7 +144,7 @@ stats_shmem_request(void)
 	size = MAXALIGN(sizeof(TiStatsShared));
 	size = add_size(size, MAXALIGN(entry_size(nq)));
 	size = add_size(size, mul_size(slot_count(), sizeof(TiSlot)));
-	size = add_size(size, hash_estimate_size(ti_stats_max_tenants, entry_size(nq)));
+	size = add_size(size, hash_estimate_size(ti_stats_max_tenants + TI_NULL_ROWS, entry_size(nq)));
 	RequestAddinShmemSpace(size);
 	RequestNamedLWLockTranche("tenant_iso_stats", 1);
 }
@@ -185,6 +187,7 @@ stats_shmem_startup(void)
 	{
 		shared->lock = &(GetNamedLWLockTranche("tenant_iso_stats"))->lock;
 		shared->nqueries = nq;
+		shared->ntenants = 0;
 		shared->other = ShmemAlloc(entry_size(nq));
 		memset(shared->other, 0, entry_size(nq));
 		init_entry(shared->other, ti_stats_period_of(GetCurrentTimestamp()));
@@ -200,11 +203,12 @@ stats_shmem_startup(void)
 		}
 	}
 	memset(&info, 0, sizeof(info));
-	info.keysize = NAMEDATALEN;
+	info.keysize = sizeof(TiStatsKey);
 	info.entrysize = entry_size(nq);
 	stats_hash = ShmemInitHash("tenant_iso tenant stats",
-							   ti_stats_max_tenants, ti_stats_max_tenants,
-							   &info, HASH_ELEM | HASH_STRINGS | HASH_FIXED_SIZE);
+							   ti_stats_max_tenants + TI_NULL_ROWS,
+							   ti_stats_max_tenants + TI_NULL_ROWS,
+							   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -244,16 +248,31 @@ add_counters(TiCounters *to, const TiCounters *from)
 	to->rejected += from->rejected;
 }
 
-/* Add d to the current period and the totals of e. */
-static void
-account(TiTenantStats *e, const TiCounters *d, TimestampTz now)
+/*
+ * Add d (if not NULL) to the current period and the totals of e, and move
+ * its pins and active count, under one acquisition of its spinlock.
+ * Returns the head of its FIFO when a slot was freed, else -1.
+ */
+static int
+settle(TiTenantStats *e, const TiCounters *d, int pins_delta, int active_delta)
 {
+	TimestampTz now = d ? GetCurrentTimestamp() : 0;
+	int			head = -1;
+
 	SpinLockAcquire(&e->mutex);
-	ti_stats_rotate(e, ti_stats_period_of(now));
-	add_counters(&e->cur, d);
-	add_counters(&e->total, d);
-	e->last_active = now;
+	if (d)
+	{
+		ti_stats_rotate(e, ti_stats_period_of(now));
+		add_counters(&e->cur, d);
+		add_counters(&e->total, d);
+		e->last_active = now;
+	}
+	e->pins += pins_delta;
+	e->active += active_delta;
+	if (active_delta < 0)
+		head = e->wait_head;
 	SpinLockRelease(&e->mutex);
+	return head;
 }
 
 static void
@@ -272,23 +291,73 @@ unpin(TiTenantStats *e)
 	SpinLockRelease(&e->mutex);
 }
 
+static void
+make_key(TiStatsKey *key, Oid dbid, const char *tenant)
+{
+	memset(key, 0, sizeof(TiStatsKey));
+	key->dbid = dbid;
+	if (tenant)
+		strlcpy(key->tenant, tenant, NAMEDATALEN);
+}
+
+static bool
+is_null_row(TiTenantStats *e)
+{
+	return e == shared->other || e->key.tenant[0] == '\0';
+}
+
 /*
- * Fold the least recently active entry that nothing refers to into the NULL
- * row and remove it.  The caller holds the lock exclusively.
+ * Find or make an entry; NULL when the hash has no room.  The caller holds
+ * the lock exclusively.
+ */
+static TiTenantStats *
+enter(const TiStatsKey *key)
+{
+	bool		found;
+	TiTenantStats *e = hash_search(stats_hash, key, HASH_ENTER_NULL, &found);
+
+	if (e != NULL && !found)
+	{
+		init_entry(e, ti_stats_period_of(GetCurrentTimestamp()));
+		if (key->tenant[0] != '\0')
+			shared->ntenants++;
+	}
+	return e;
+}
+
+/* The NULL row of database dbid; the caller holds the lock exclusively. */
+static TiTenantStats *
+null_row_locked(Oid dbid)
+{
+	TiStatsKey	key;
+	TiTenantStats *e;
+
+	make_key(&key, dbid, NULL);
+	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+	if (e == NULL)
+		e = enter(&key);
+	return e ? e : shared->other;
+}
+
+/*
+ * Fold the least recently active tenant entry that nothing refers to into
+ * its database's NULL row and remove it.  The caller holds the lock
+ * exclusively.
  */
 static bool
 evict_one(void)
 {
 	HASH_SEQ_STATUS seq;
 	TiTenantStats *e,
-			   *victim = NULL;
-	TiTenantStats *o = shared->other;
+			   *victim = NULL,
+			   *o;
 	int64		period = ti_stats_period_of(GetCurrentTimestamp());
 
 	hash_seq_init(&seq, stats_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		if (e->pins > 0 || e->sessions > 0 || e->active > 0 || e->waiting > 0)
+		if (is_null_row(e) ||
+			e->pins > 0 || e->sessions > 0 || e->active > 0 || e->waiting > 0)
 			continue;
 		if (victim == NULL || e->last_active < victim->last_active)
 			victim = e;
@@ -296,6 +365,7 @@ evict_one(void)
 	if (victim == NULL)
 		return false;
 
+	o = null_row_locked(victim->key.dbid);
 	SpinLockAcquire(&victim->mutex);
 	ti_stats_rotate(victim, period);
 	SpinLockAcquire(&o->mutex);
@@ -307,28 +377,26 @@ evict_one(void)
 		o->last_active = victim->last_active;
 	SpinLockRelease(&o->mutex);
 	SpinLockRelease(&victim->mutex);
-	hash_search(stats_hash, victim->tenant, HASH_REMOVE, NULL);
+	hash_search(stats_hash, &victim->key, HASH_REMOVE, NULL);
+	shared->ntenants--;
 	return true;
 }
 
 /*
- * The entry of tenant (NULL: the NULL row), pinned.  Returns the NULL row
- * when the hash is full of entries in use; *full is then true.
+ * The entry of tenant in this database (NULL: the NULL row), pinned.
+ * Returns the NULL row when the hash is full of entries in use; *full is
+ * then true.
  */
 static TiTenantStats *
 acquire(const char *tenant, bool *full)
 {
+	TiStatsKey	key;
 	TiTenantStats *e;
-	bool		found;
 
 	*full = false;
-	if (tenant == NULL)
-	{
-		pin(shared->other);
-		return shared->other;
-	}
+	make_key(&key, MyDatabaseId, tenant);
 	LWLockAcquire(shared->lock, LW_SHARED);
-	e = hash_search(stats_hash, tenant, HASH_FIND, NULL);
+	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 	if (e)
 	{
 		pin(e);
@@ -338,21 +406,21 @@ acquire(const char *tenant, bool *full)
 	LWLockRelease(shared->lock);
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	e = hash_search(stats_hash, tenant, HASH_FIND, NULL);
-	if (e == NULL)
+	if (tenant == NULL)
+		e = null_row_locked(MyDatabaseId);
+	else
 	{
-		if (hash_get_num_entries(stats_hash) >= ti_stats_max_tenants)
-			(void) evict_one();
-		e = hash_search(stats_hash, tenant, HASH_ENTER_NULL, &found);
+		e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 		if (e == NULL)
 		{
-			LWLockRelease(shared->lock);
-			*full = true;
-			pin(shared->other);
-			return shared->other;
+			if (shared->ntenants < ti_stats_max_tenants || evict_one())
+				e = enter(&key);
+			if (e == NULL)
+			{
+				*full = true;
+				e = null_row_locked(MyDatabaseId);
+			}
 		}
-		if (!found)
-			init_entry(e, ti_stats_period_of(GetCurrentTimestamp()));
 	}
 	pin(e);
 	LWLockRelease(shared->lock);
@@ -362,7 +430,7 @@ acquire(const char *tenant, bool *full)
 static const char *
 entry_tenant(TiTenantStats *e)
 {
-	return e == shared->other ? NULL : e->tenant;
+	return is_null_row(e) ? NULL : e->key.tenant;
 }
 
 /* the tenant a statement starting now counts for */
@@ -480,8 +548,7 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 	pin(e);
 	recs[nrecs].qd = queryDesc;
 	recs[nrecs].e = e;
-	recs[nrecs].rows = 0;
-	recs[nrecs].exec_time_ms = 0;
+	memset(&recs[nrecs].acc, 0, sizeof(TiCounters));
 	nrecs++;
 }
 
@@ -492,33 +559,32 @@ measure_begin(RunState *st)
 	if (!st->measured)
 		return;
 	INSTR_TIME_SET_CURRENT(st->t0);
-	getrusage(RUSAGE_SELF, &st->ru0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &st->cpu0);
 	st->bu0 = pgBufferUsage;
 	st->wu0 = pgWalUsage;
 }
 
 static double
-tv_ms(const struct timeval *a, const struct timeval *b)
+ts_ms(const struct timespec *a, const struct timespec *b)
 {
 	return (double) (b->tv_sec - a->tv_sec) * 1000.0 +
-		(double) (b->tv_usec - a->tv_usec) / 1000.0;
+		(double) (b->tv_nsec - a->tv_nsec) / 1000000.0;
 }
 
 static void
 measure_end(RunState *st, TiCounters *d)
 {
 	instr_time	t1;
-	struct rusage ru1;
+	struct timespec cpu1;
 
 	memset(d, 0, sizeof(TiCounters));
 	if (!st->measured)
 		return;
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, st->t0);
-	getrusage(RUSAGE_SELF, &ru1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
 	d->exec_time_ms = INSTR_TIME_GET_MILLISEC(t1);
-	d->cpu_time_ms = tv_ms(&st->ru0.ru_utime, &ru1.ru_utime) +
-		tv_ms(&st->ru0.ru_stime, &ru1.ru_stime);
+	d->cpu_time_ms = ts_ms(&st->cpu0, &cpu1);
 	d->shared_blks_hit = pgBufferUsage.shared_blks_hit - st->bu0.shared_blks_hit;
 	d->shared_blks_read = pgBufferUsage.shared_blks_read - st->bu0.shared_blks_read;
 	d->temp_blks_written = pgBufferUsage.temp_blks_written - st->bu0.temp_blks_written;
@@ -537,6 +603,10 @@ ti_stats_run_begin(QueryDesc *queryDesc, bool admit, void **state)
 	RunState   *st = &run_state;
 
 	*state = NULL;
+	/* ExecutorFinish of a plain SELECT has nothing to do: not measured */
+	if (!admit && queryDesc->operation == CMD_SELECT &&
+		!queryDesc->plannedstmt->hasModifyingCTE)
+		return;
 	if (in_run || !active_here() || (rec = find_rec(queryDesc)) == NULL)
 		return;
 	st->e = rec->e;
@@ -573,11 +643,6 @@ ti_stats_run_end(QueryDesc *queryDesc, void *state)
 	if (st == NULL)
 		return;
 	in_run = false;
-	if (st->admitted)
-	{
-		ti_admission_release(st->e);
-		st->admitted = false;
-	}
 	measure_end(st, &d);
 	if (st->is_run && queryDesc->estate != NULL && st->measured)
 	{
@@ -587,11 +652,12 @@ ti_stats_run_end(QueryDesc *queryDesc, void *state)
 			d.rows_read = n;
 		else
 			d.rows_written = n;
-		st->rec->rows += n;
 	}
-	st->rec->exec_time_ms += d.exec_time_ms;
 	if (st->measured)
-		account(st->e, &d, GetCurrentTimestamp());
+		add_counters(&st->rec->acc, &d);
+	if (st->admitted)
+		ti_wake_slot(settle(st->e, NULL, 0, -1));
+	st->admitted = false;
 }
 
 static void
@@ -638,30 +704,33 @@ void
 ti_stats_executor_end(QueryDesc *queryDesc, bool top)
 {
 	StmtRec    *rec;
-	TiCounters	d;
 
 	if (!active_here() || (rec = find_rec(queryDesc)) == NULL)
 		return;
 	if (ti_track_stats)
 	{
-		memset(&d, 0, sizeof(d));
-		d.statements = 1;
-		account(rec->e, &d, GetCurrentTimestamp());
+		rec->acc.statements = 1;
 		if (ti_track_queries && queryDesc->plannedstmt)
-			track_query(rec->e, queryDesc->plannedstmt->queryId, rec->rows,
-						rec->exec_time_ms);
+			track_query(rec->e, queryDesc->plannedstmt->queryId,
+						rec->acc.rows_read + rec->acc.rows_written,
+						rec->acc.exec_time_ms);
 	}
-	unpin(rec->e);
+	(void) settle(rec->e, ti_track_stats ? &rec->acc : NULL, -1, 0);
 	*rec = recs[--nrecs];
 }
 
-/* Around a top-level utility statement; returns the state for _end, or NULL. */
+/*
+ * Around a top-level utility statement; returns the state for _end, or
+ * NULL.  With admit, the statement takes an active slot like a query (DO,
+ * CALL, EXPLAIN ANALYZE, CREATE TABLE AS, COPY, maintenance commands).
+ */
 void *
-ti_stats_utility_begin(void)
+ti_stats_utility_begin(bool admit)
 {
 	RunState   *st = &run_state;
 	TiTenantStats *e;
 	const char *tenant;
+	const TiLimits *l = NULL;
 
 	if (in_run || !active_here() || !IsTransactionState())
 		return NULL;
@@ -669,16 +738,24 @@ ti_stats_utility_begin(void)
 	tenant = entry_tenant(e);
 	if (tenant != NULL)
 	{
-		const TiLimits *l = ti_limits_for(tenant);
-
+		l = ti_limits_for(tenant);
 		ti_limits_apply(tenant);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
+		l = ti_limits_for(tenant);
+	}
+	if (admit && l != NULL && l->max_active > 0)
+		ti_admission_wait(e, tenant);	/* raises, or takes a slot */
+	else if (admit)
+	{
+		SpinLockAcquire(&e->mutex);
+		e->active++;
+		SpinLockRelease(&e->mutex);
 	}
 	pin(e);
 	st->e = e;
 	st->rec = NULL;
-	st->admitted = false;
+	st->admitted = admit;
 	st->is_run = false;
 	in_run = true;
 	measure_begin(st);
@@ -695,12 +772,9 @@ ti_stats_utility_end(void *state)
 		return;
 	in_run = false;
 	measure_end(st, &d);
-	if (st->measured)
-	{
-		d.statements = 1;
-		account(st->e, &d, GetCurrentTimestamp());
-	}
-	unpin(st->e);
+	d.statements = 1;
+	ti_wake_slot(settle(st->e, st->measured ? &d : NULL, -1, st->admitted ? -1 : 0));
+	st->admitted = false;
 }
 
 /* At the end of the top transaction no top-level statement remains. */
@@ -712,8 +786,13 @@ stats_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
+			/* statements that failed: their work counts, they do not */
 			while (nrecs > 0)
-				unpin(recs[--nrecs].e);
+			{
+				StmtRec    *rec = &recs[--nrecs];
+
+				(void) settle(rec->e, ti_track_stats ? &rec->acc : NULL, -1, 0);
+			}
 			break;
 		default:
 			break;
@@ -842,8 +921,9 @@ counters_to_values(const TiCounters *c, Datum *v)
 }
 
 static void
-emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other, int64 period)
+emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, int64 period)
 {
+	bool		is_other = is_null_row(src);
 	TiTenantStats copy;
 	Datum		values[STATS_COLS];
 	bool		nulls[STATS_COLS];
@@ -857,7 +937,7 @@ emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other, int64 peri
 	if (is_other)
 		nulls[0] = true;
 	else
-		values[0] = CStringGetTextDatum(copy.tenant);
+		values[0] = CStringGetTextDatum(copy.key.tenant);
 	/* each counter: total, current period, previous period */
 	{
 		Datum		t[NCOUNTERS],
@@ -885,46 +965,68 @@ emit_stats_row(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other, int64 peri
 	tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
 }
 
+/*
+ * Emit the entries the caller may see: in a tenant context its own entry,
+ * else every entry of this database and the overflow row if it was used.
+ */
+static void
+scan_visible(ReturnSetInfo *rsi,
+			 void (*emit) (ReturnSetInfo *rsi, TiTenantStats *e, int64 period))
+{
+	int64		period = ti_stats_period_of(GetCurrentTimestamp());
+	bool		in_context = ti_in_tenant_context();
+	const char *own = in_context ? ti_effective_tenant() : NULL;
+	TiTenantStats *e;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	if (in_context)
+	{
+		TiStatsKey	key;
+
+		if (own != NULL)
+		{
+			make_key(&key, MyDatabaseId, own);
+			if ((e = hash_search(stats_hash, &key, HASH_FIND, NULL)) != NULL)
+				emit(rsi, e, period);
+		}
+	}
+	else
+	{
+		HASH_SEQ_STATUS seq;
+		bool		used;
+
+		hash_seq_init(&seq, stats_hash);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			if (e->key.dbid == MyDatabaseId)
+				emit(rsi, e, period);
+		SpinLockAcquire(&shared->other->mutex);
+		used = shared->other->pins > 0 || shared->other->total.statements > 0;
+		SpinLockRelease(&shared->other->mutex);
+		if (used)
+			emit(rsi, shared->other, period);
+	}
+	LWLockRelease(shared->lock);
+}
+
 PG_FUNCTION_INFO_V1(ti_tenant_stats);
 Datum
 ti_tenant_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	TiTenantStats *e;
-	int64		period = ti_stats_period_of(GetCurrentTimestamp());
-	bool		in_context;
-	const char *own;
 
 	require_shared();
 	require_reader();
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsi->setDesc->natts != STATS_COLS)
 		elog(ERROR, "tenant_stats: wrong result type");
-	in_context = ti_in_tenant_context();
-	own = in_context ? ti_effective_tenant() : NULL;
-
-	LWLockAcquire(shared->lock, LW_SHARED);
-	if (in_context)
-	{
-		if (own != NULL &&
-			(e = hash_search(stats_hash, own, HASH_FIND, NULL)) != NULL)
-			emit_stats_row(rsi, e, false, period);
-	}
-	else
-	{
-		hash_seq_init(&seq, stats_hash);
-		while ((e = hash_seq_search(&seq)) != NULL)
-			emit_stats_row(rsi, e, false, period);
-		emit_stats_row(rsi, shared->other, true, period);
-	}
-	LWLockRelease(shared->lock);
+	scan_visible(rsi, emit_stats_row);
 	return (Datum) 0;
 }
 
 static void
-emit_query_rows(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other)
+emit_query_rows(ReturnSetInfo *rsi, TiTenantStats *src, int64 period)
 {
+	bool		is_other = is_null_row(src);
 	int			n = shared->nqueries;
 	TiQueryStat *q = palloc(sizeof(TiQueryStat) * Max(n, 1));
 	int			nq;
@@ -933,7 +1035,7 @@ emit_query_rows(ReturnSetInfo *rsi, TiTenantStats *src, bool is_other)
 	SpinLockAcquire(&src->mutex);
 	nq = src->nqueries;
 	memcpy(q, src->queries, sizeof(TiQueryStat) * nq);
-	memcpy(tenant, src->tenant, NAMEDATALEN);
+	memcpy(tenant, src->key.tenant, NAMEDATALEN);
 	SpinLockRelease(&src->mutex);
 	for (int i = 0; i < nq; i++)
 	{
@@ -958,32 +1060,11 @@ Datum
 ti_tenant_query_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS seq;
-	TiTenantStats *e;
-	bool		in_context;
-	const char *own;
 
 	require_shared();
 	require_reader();
 	InitMaterializedSRF(fcinfo, 0);
-	in_context = ti_in_tenant_context();
-	own = in_context ? ti_effective_tenant() : NULL;
-
-	LWLockAcquire(shared->lock, LW_SHARED);
-	if (in_context)
-	{
-		if (own != NULL &&
-			(e = hash_search(stats_hash, own, HASH_FIND, NULL)) != NULL)
-			emit_query_rows(rsi, e, false);
-	}
-	else
-	{
-		hash_seq_init(&seq, stats_hash);
-		while ((e = hash_seq_search(&seq)) != NULL)
-			emit_query_rows(rsi, e, false);
-		emit_query_rows(rsi, shared->other, true);
-	}
-	LWLockRelease(shared->lock);
+	scan_visible(rsi, emit_query_rows);
 	return (Datum) 0;
 }
 
@@ -1020,16 +1101,21 @@ ti_reset_tenant_stats(PG_FUNCTION_ARGS)
 
 		hash_seq_init(&seq, stats_hash);
 		while ((e = hash_seq_search(&seq)) != NULL)
-			reset_entry(e, now);
+			if (e->key.dbid == MyDatabaseId)
+				reset_entry(e, now);
 		reset_entry(shared->other, now);
 	}
 	else
 	{
 		char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
 		TiTenantStats *e = NULL;
+		TiStatsKey	key;
 
-		if (strlen(tenant) < NAMEDATALEN)
-			e = hash_search(stats_hash, tenant, HASH_FIND, NULL);
+		if (tenant[0] != '\0' && strlen(tenant) < NAMEDATALEN)
+		{
+			make_key(&key, MyDatabaseId, tenant);
+			e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+		}
 		if (e)
 			reset_entry(e, now);
 	}
