@@ -25,7 +25,7 @@
 #    once (admission_timeout 0), and with one statement running the next is
 #    still refused (the count did not go below zero either);
 #  - DO, EXPLAIN ANALYZE, COPY (query) TO and CREATE TABLE AS wait for
-#    admission like a SELECT (no way around the limit);
+#    admission like a SELECT (no way around the limit); SET and SHOW do not;
 #  - raising max_active_statements while a statement waits admits it, with
 #    no reload, while the first still runs;
 #  - rate: a burst loop of 60 statements runs at close to 20 per second;
@@ -41,7 +41,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 
-tap_plan 62
+tap_plan 63
 
 node_init main "tenant_iso.stats_max_tenants = 10" "tenant_iso.stats_period = 86400"
 node_start main
@@ -233,6 +233,8 @@ is "$(probe ta "COPY (SELECT count(*) FROM generate_series(1, 1000)) TO STDOUT")
 	"... and COPY (query) TO STDOUT (53300)"
 is "$(probe ta "CREATE TEMP TABLE adm_ctas AS SELECT count(*) FROM generate_series(1, 1000)")" 53300 \
 	"... and CREATE TABLE AS (53300)"
+is "$(probe ta "SET work_mem = '1MB'")|$(probe ta "SHOW work_mem")" "free|free" \
+	"... but SET and SHOW never wait for a slot"
 cancel_app h9
 
 # ---------------------------------------------------------------- limits change live
