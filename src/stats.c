@@ -536,7 +536,7 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 		 * nested statement runs.
 		 */
 		if (IsTransactionState() && ti_extension_present())
-			ti_limits_apply(ti_effective_tenant());
+			ti_limits_apply(ti_effective_tenant(), false);
 		return;
 	}
 	e = attach_current();
@@ -544,7 +544,7 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 	if (tenant != NULL)
 	{
 		l = ti_limits_for(tenant);
-		ti_limits_apply(tenant);
+		ti_limits_apply(tenant, true);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
 	}
@@ -750,7 +750,7 @@ ti_stats_utility_begin(bool admit)
 	if (tenant != NULL)
 	{
 		l = ti_limits_for(tenant);
-		ti_limits_apply(tenant);
+		ti_limits_apply(tenant, true);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
 		l = ti_limits_for(tenant);
