@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(121);
+SELECT plan(125);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -713,6 +713,25 @@ SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
 SELECT dblink_disconnect('an_q') \g /dev/null
 RESET tenant_iso.admission_timeout;
 SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB') \g /dev/null
+
+-- =====================================================================
+-- 8. A careless administrator granted a's member a role of tenant b: the
+--    session (a) running as b is in a conflicting context; it must not
+--    escape the limits both tenants have
+-- =====================================================================
+-- an_a: work_mem 1MB, statement_timeout 2 s; an_b: work_mem 2MB
+GRANT an_mb TO an_ma;
+SET SESSION AUTHORIZATION an_ma;
+SET ROLE an_mb;
+SELECT is(tenant_iso.current_tenant(), NULL, 'control: a session of an_a running as an_b''s member has no tenant (conflict)');
+SELECT is(h.try('SELECT count(*) FROM public.an_t'), 'ERROR 42501', 'control: ... and reads no tenant''s rows');
+SELECT ok(pg_size_bytes(current_setting('work_mem')) <= pg_size_bytes('2MB'),
+	'in the conflict work_mem stays within the limits of both tenants (got ' || current_setting('work_mem') || ')');
+SELECT is(h.try('SET work_mem = ''1GB'''), 'ERROR 42501', 'in the conflict SET work_mem = 1GB is refused');
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+REVOKE an_mb FROM an_ma;
+SET client_min_messages = warning;
 
 SELECT * FROM finish();
 
