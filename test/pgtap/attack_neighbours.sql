@@ -640,7 +640,7 @@ SELECT dblink_exec(:'an_pg', 'DROP DATABASE IF EXISTS an_peer WITH (FORCE)') \g 
 --    its statements in a utility (DO, CREATE TABLE AS, CALL)
 -- =====================================================================
 -- an_b: max_active_statements = 1.  A second backend of an_b holds the
--- slot with a 2 s statement; a statement of ours must then wait and fail
+-- slot with a 2.5 s statement; a statement of ours must then wait and fail
 -- (admission_timeout 300 ms).  First with a plain SELECT (control), then
 -- with the long statement wrapped in DO, CREATE TABLE AS and CALL.
 SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 1) \g /dev/null
@@ -650,8 +650,8 @@ SELECT dblink_connect('an_q', :'an_self') \g /dev/null
 SELECT dblink_exec('an_q', 'SET ROLE an_mb') \g /dev/null
 SET tenant_iso.admission_timeout = '300ms';
 
-SELECT dblink_send_query('an_q', 'SELECT pg_sleep(2)') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'SELECT pg_sleep(2.5)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -665,8 +665,8 @@ SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
 	'control: a SELECT of an_b holds the slot and our SELECT fails with 53300');
 
-SELECT dblink_send_query('an_q', 'DO $x$ BEGIN PERFORM pg_sleep(2); END $x$') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'DO $x$ BEGIN PERFORM pg_sleep(2.5); END $x$') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -678,10 +678,10 @@ RESET ROLE;
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
-	'a DO block of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+	'a DO block of an_b running 2.5 s holds the slot too: our SELECT fails with 53300');
 
-SELECT dblink_send_query('an_q', 'CREATE TEMP TABLE an_ctas AS SELECT pg_sleep(2)::text AS z') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'CREATE TEMP TABLE an_ctas AS SELECT pg_sleep(2.5)::text AS z') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -693,10 +693,10 @@ RESET ROLE;
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
-	'a CREATE TABLE AS of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+	'a CREATE TABLE AS of an_b running 2.5 s holds the slot too: our SELECT fails with 53300');
 
-SELECT dblink_send_query('an_q', 'CALL h.nap(2)') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'CALL h.nap(2.5)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -708,7 +708,7 @@ RESET ROLE;
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
-	'a CALL of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+	'a CALL of an_b running 2.5 s holds the slot too: our SELECT fails with 53300');
 
 SELECT dblink_disconnect('an_q') \g /dev/null
 RESET tenant_iso.admission_timeout;

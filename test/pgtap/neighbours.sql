@@ -719,8 +719,8 @@ SELECT is((SELECT v FROM dblink('ne_s4', 'SELECT current_setting(''work_mem'')')
 -- admission: max_active_statements = 1, the other backend holds the slot
 SELECT tenant_iso.set_tenant_limits('ne_c', max_active_statements => 1) \g /dev/null
 SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
-SELECT dblink_send_query('ne_s4', 'SELECT pg_sleep(2)') \g /dev/null
-SELECT pg_sleep(0.5) \g /dev/null
+SELECT dblink_send_query('ne_s4', 'SELECT pg_sleep(2.5)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT is(h.stat('ne_c', 'active_statements'), 1::numeric, 'the other backend''s statement holds ne_c''s one slot');
 SET tenant_iso.admission_timeout = '300ms';
 SET ROLE ne_pool;
