@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(125);
+SELECT plan(131);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -732,6 +732,38 @@ RESET ROLE;
 RESET SESSION AUTHORIZATION;
 REVOKE an_mb FROM an_ma;
 SET client_min_messages = warning;
+
+-- =====================================================================
+-- 9. Careless administrators: wrappers and grants that must not widen
+--    what a tenant can do
+-- =====================================================================
+CREATE FUNCTION public.an_admin_stats() RETURNS text LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT coalesce(string_agg(DISTINCT coalesce(tenant, '<null>'), ' '), 'none') FROM tenant_iso.tenant_stats
+$f$;
+CREATE FUNCTION public.an_admin_limits(t text, wm text) RETURNS void LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT tenant_iso.set_tenant_limits(t, work_mem => wm)
+$f$;
+CREATE FUNCTION public.an_admin_reset() RETURNS void LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT tenant_iso.reset_tenant_stats()
+$f$;
+GRANT EXECUTE ON FUNCTION public.an_admin_stats(), public.an_admin_limits(text, text), public.an_admin_reset() TO PUBLIC;
+GRANT pg_read_all_stats TO an_ma;
+SET ROLE an_ma;
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'an_a', 'a member granted pg_read_all_stats still sees only its tenant');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'an_a', '... in tenant_query_stats too');
+SELECT is(h.val('SELECT public.an_admin_stats()'), 'an_a',
+	'a superuser''s SECURITY DEFINER monitoring function called by the member shows only its tenant');
+SELECT is(h.try('SELECT public.an_admin_limits(''an_a'', ''1GB'')'), 'ERROR 42501',
+	'a superuser''s SECURITY DEFINER wrapper of set_tenant_limits, called by the member: 42501');
+SELECT is(h.try('SELECT public.an_admin_reset()'), 'ERROR 42501',
+	'a superuser''s SECURITY DEFINER wrapper of reset_tenant_stats, called by the member: 42501');
+RESET ROLE;
+REVOKE pg_read_all_stats FROM an_ma;
+SELECT is((SELECT work_mem FROM tenant_iso.limits WHERE tenant_id = 'an_a'), '1MB', 'an_a''s work_mem limit is still 1MB');
+DROP FUNCTION public.an_admin_stats(), public.an_admin_limits(text, text), public.an_admin_reset();
 
 SELECT * FROM finish();
 
