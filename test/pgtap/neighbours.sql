@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(163);
+SELECT plan(165);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -789,6 +789,34 @@ WITH w AS (INSERT INTO public.ne_t (id, v) SELECT g, 'cte' FROM generate_series(
 RESET ROLE;
 SELECT is(h.stat('ne_a', 'rows_written'), 4::numeric,
 	'an INSERT of 4 rows inside WITH ... SELECT counts 4 rows written');
+
+-- =====================================================================
+-- 12. Statements that fail inside a savepoint, then a local switch: the
+--     next tenant's statements count for it alone
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
+SELECT tenant_iso.reset_tenant_stats('ne_b') \g /dev/null
+SET ROLE ne_pool;
+BEGIN;
+SELECT tenant_iso.set_tenant('ne_a', local => true) \g /dev/null
+\set ON_ERROR_STOP 0
+\echo '# the next 2 statements fail on purpose (division by zero in a savepoint)'
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+\set ON_ERROR_STOP 1
+SELECT tenant_iso.set_tenant('ne_b', local => true) \g /dev/null
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+COMMIT;
+RESET ROLE;
+SELECT is(h.c3('ne_a'), '1/1/0',
+	'ne_a: only the set_tenant(ne_b) that started in it (its two failed statements are not counted)');
+SELECT is(h.c3('ne_b'), '3/15/0', 'ne_b: its three SELECTs of 5 rows, none of them booked to ne_a');
 
 SELECT * FROM finish();
 
