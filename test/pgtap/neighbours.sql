@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(165);
+SELECT plan(167);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -817,6 +817,21 @@ RESET ROLE;
 SELECT is(h.c3('ne_a'), '1/1/0',
 	'ne_a: only the set_tenant(ne_b) that started in it (its two failed statements are not counted)');
 SELECT is(h.c3('ne_b'), '3/15/0', 'ne_b: its three SELECTs of 5 rows, none of them booked to ne_a');
+
+-- =====================================================================
+-- 13. A context entered with a token counts like any other
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SELECT tenant_iso.issue_token('ne_c', '1 minute') AS ne_tok \gset
+SET ROLE ne_plain;
+SELECT tenant_iso.set_tenant_token(:'ne_tok') \g /dev/null
+SELECT g FROM generate_series(1, 2) g \g /dev/null
+SELECT is((SELECT format('%s %s', tenant, sessions_in_context) FROM tenant_iso.tenant_stats), 'ne_c 1',
+	'a plain role in ne_c by token sees ne_c''s row, with its session in it');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+SELECT is(h.c3('ne_c') || ' ' || h.stat('ne_c', 'sessions_in_context'), '3/4/0 0',
+	'ne_c: the SELECT of 2 rows, the check and reset_tenant(); no session after reset_tenant()');
 
 SELECT * FROM finish();
 
