@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(131);
+SELECT plan(132);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -764,6 +764,54 @@ RESET ROLE;
 REVOKE pg_read_all_stats FROM an_ma;
 SELECT is((SELECT work_mem FROM tenant_iso.limits WHERE tenant_id = 'an_a'), '1MB', 'an_a''s work_mem limit is still 1MB');
 DROP FUNCTION public.an_admin_stats(), public.an_admin_limits(text, text), public.an_admin_reset();
+
+-- =====================================================================
+-- 10. A pool cannot get a statement of a limited tenant admitted under
+--     another tenant through statements that failed in a savepoint
+-- =====================================================================
+-- an_b: max_active_statements = 1, its slot held by another backend; the
+-- pool first lets two statements of an_a (no limit) fail inside
+-- savepoints, then tries three statements of an_b: each must wait and fail
+SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 1) \g /dev/null
+SELECT dblink_connect('an_q', :'an_self') \g /dev/null
+SELECT dblink_exec('an_q', 'SET ROLE an_mb') \g /dev/null
+SET tenant_iso.admission_timeout = '300ms';
+SELECT dblink_send_query('an_q', 'SELECT pg_sleep(3)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
+SET ROLE an_pool;
+BEGIN;
+SELECT tenant_iso.set_tenant('an_a', local => true) \g /dev/null
+\set ON_ERROR_STOP 0
+\echo '# the next statements fail on purpose (division by zero, then admission)'
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+SELECT tenant_iso.set_tenant('an_b', local => true) \g /dev/null
+SAVEPOINT s;
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+\set an_s1 :SQLSTATE
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+\set an_s2 :SQLSTATE
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+\set an_s3 :SQLSTATE
+ROLLBACK TO s;
+\set ON_ERROR_STOP 1
+COMMIT;
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT dblink_disconnect('an_q') \g /dev/null
+RESET tenant_iso.admission_timeout;
+SELECT is(:'an_s1' || ' ' || :'an_s2' || ' ' || :'an_s3', '53300 53300 53300',
+	'every statement of an_b waits for an_b''s slot and fails, whatever failed before in the transaction');
+SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB') \g /dev/null
 
 SELECT * FROM finish();
 
