@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(167);
+SELECT plan(169);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -782,6 +782,18 @@ RESET ROLE;
 SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22012', 'the statement failed at run time');
 SELECT is(h.stat('ne_a', 'statements') || ' ' || (h.stat('ne_a', 'exec_time_ms') >= 300)::text, '1 true',
 	'a failed statement is not a statement (RESET ROLE is), but its 300 ms of execution count');
+-- failed utility statements are not statements either
+SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
+SET ROLE ne_ma;
+\set ON_ERROR_STOP 0
+\echo '# the next 2 statements fail on purpose (a bad SET, a DROP of nothing)'
+SET work_mem = 'bogus';
+DROP TABLE public.ne_no_such_table;
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '42P01', 'the DROP failed');
+SELECT is(h.stat('ne_a', 'statements'), 1::numeric,
+	'a failed SET and a failed DROP TABLE are not statements (only RESET ROLE is)');
 SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
 SET ROLE ne_ma;
 WITH w AS (INSERT INTO public.ne_t (id, v) SELECT g, 'cte' FROM generate_series(30, 33) g RETURNING id)
