@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(169);
+SELECT plan(172);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -844,6 +844,22 @@ SELECT tenant_iso.reset_tenant() \g /dev/null
 RESET ROLE;
 SELECT is(h.c3('ne_c') || ' ' || h.stat('ne_c', 'sessions_in_context'), '3/4/0 0',
 	'ne_c: the SELECT of 2 rows, the check and reset_tenant(); no session after reset_tenant()');
+
+-- =====================================================================
+-- 14. tenant_query_stats keeps stats_queries_per_tenant queries a tenant
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SET ROLE ne_pool;
+SELECT tenant_iso.set_tenant('ne_c') \g /dev/null
+SELECT format('SELECT %s', (SELECT string_agg('1', ', ') FROM generate_series(1, n))) FROM generate_series(1, 30) n \gexec
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM tenant_iso.tenant_query_stats WHERE tenant = 'ne_c'),
+	current_setting('tenant_iso.stats_queries_per_tenant')::int,
+	'after 32 different queries ne_c has stats_queries_per_tenant (20) of them');
+SELECT is((SELECT count(DISTINCT queryid)::int FROM tenant_iso.tenant_query_stats WHERE tenant = 'ne_c'),
+	current_setting('tenant_iso.stats_queries_per_tenant')::int, '... all different');
+SELECT is(h.stat('ne_c', 'statements'), 32::numeric, 'the statements counter has all 32');
 
 SELECT * FROM finish();
 
