@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(121);
+SELECT plan(132);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -640,7 +640,7 @@ SELECT dblink_exec(:'an_pg', 'DROP DATABASE IF EXISTS an_peer WITH (FORCE)') \g 
 --    its statements in a utility (DO, CREATE TABLE AS, CALL)
 -- =====================================================================
 -- an_b: max_active_statements = 1.  A second backend of an_b holds the
--- slot with a 2 s statement; a statement of ours must then wait and fail
+-- slot with a 2.5 s statement; a statement of ours must then wait and fail
 -- (admission_timeout 300 ms).  First with a plain SELECT (control), then
 -- with the long statement wrapped in DO, CREATE TABLE AS and CALL.
 SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 1) \g /dev/null
@@ -650,8 +650,8 @@ SELECT dblink_connect('an_q', :'an_self') \g /dev/null
 SELECT dblink_exec('an_q', 'SET ROLE an_mb') \g /dev/null
 SET tenant_iso.admission_timeout = '300ms';
 
-SELECT dblink_send_query('an_q', 'SELECT pg_sleep(2)') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'SELECT pg_sleep(2.5)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -665,8 +665,8 @@ SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
 	'control: a SELECT of an_b holds the slot and our SELECT fails with 53300');
 
-SELECT dblink_send_query('an_q', 'DO $x$ BEGIN PERFORM pg_sleep(2); END $x$') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'DO $x$ BEGIN PERFORM pg_sleep(2.5); END $x$') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -678,10 +678,10 @@ RESET ROLE;
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
-	'a DO block of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+	'a DO block of an_b running 2.5 s holds the slot too: our SELECT fails with 53300');
 
-SELECT dblink_send_query('an_q', 'CREATE TEMP TABLE an_ctas AS SELECT pg_sleep(2)::text AS z') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'CREATE TEMP TABLE an_ctas AS SELECT pg_sleep(2.5)::text AS z') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -693,10 +693,10 @@ RESET ROLE;
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
-	'a CREATE TABLE AS of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+	'a CREATE TABLE AS of an_b running 2.5 s holds the slot too: our SELECT fails with 53300');
 
-SELECT dblink_send_query('an_q', 'CALL h.nap(2)') \g /dev/null
-SELECT pg_sleep(0.4) \g /dev/null
+SELECT dblink_send_query('an_q', 'CALL h.nap(2.5)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
 SET ROLE an_mb;
 \set ON_ERROR_STOP 0
@@ -708,10 +708,109 @@ RESET ROLE;
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
-	'a CALL of an_b running 2 s holds the slot too: our SELECT fails with 53300');
+	'a CALL of an_b running 2.5 s holds the slot too: our SELECT fails with 53300');
 
 SELECT dblink_disconnect('an_q') \g /dev/null
 RESET tenant_iso.admission_timeout;
+SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB') \g /dev/null
+
+-- =====================================================================
+-- 8. A careless administrator granted a's member a role of tenant b: the
+--    session (a) running as b is in a conflicting context; it must not
+--    escape the limits both tenants have
+-- =====================================================================
+-- an_a: work_mem 1MB, statement_timeout 2 s; an_b: work_mem 2MB
+GRANT an_mb TO an_ma;
+SET SESSION AUTHORIZATION an_ma;
+SET ROLE an_mb;
+SELECT is(tenant_iso.current_tenant(), NULL, 'control: a session of an_a running as an_b''s member has no tenant (conflict)');
+SELECT is(h.try('SELECT count(*) FROM public.an_t'), 'ERROR 42501', 'control: ... and reads no tenant''s rows');
+SELECT ok(pg_size_bytes(current_setting('work_mem')) <= pg_size_bytes('2MB'),
+	'in the conflict work_mem stays within the limits of both tenants (got ' || current_setting('work_mem') || ')');
+SELECT is(h.try('SET work_mem = ''1GB'''), 'ERROR 42501', 'in the conflict SET work_mem = 1GB is refused');
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+REVOKE an_mb FROM an_ma;
+SET client_min_messages = warning;
+
+-- =====================================================================
+-- 9. Careless administrators: wrappers and grants that must not widen
+--    what a tenant can do
+-- =====================================================================
+CREATE FUNCTION public.an_admin_stats() RETURNS text LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT coalesce(string_agg(DISTINCT coalesce(tenant, '<null>'), ' '), 'none') FROM tenant_iso.tenant_stats
+$f$;
+CREATE FUNCTION public.an_admin_limits(t text, wm text) RETURNS void LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT tenant_iso.set_tenant_limits(t, work_mem => wm)
+$f$;
+CREATE FUNCTION public.an_admin_reset() RETURNS void LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT tenant_iso.reset_tenant_stats()
+$f$;
+GRANT EXECUTE ON FUNCTION public.an_admin_stats(), public.an_admin_limits(text, text), public.an_admin_reset() TO PUBLIC;
+GRANT pg_read_all_stats TO an_ma;
+SET ROLE an_ma;
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'an_a', 'a member granted pg_read_all_stats still sees only its tenant');
+SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'an_a', '... in tenant_query_stats too');
+SELECT is(h.val('SELECT public.an_admin_stats()'), 'an_a',
+	'a superuser''s SECURITY DEFINER monitoring function called by the member shows only its tenant');
+SELECT is(h.try('SELECT public.an_admin_limits(''an_a'', ''1GB'')'), 'ERROR 42501',
+	'a superuser''s SECURITY DEFINER wrapper of set_tenant_limits, called by the member: 42501');
+SELECT is(h.try('SELECT public.an_admin_reset()'), 'ERROR 42501',
+	'a superuser''s SECURITY DEFINER wrapper of reset_tenant_stats, called by the member: 42501');
+RESET ROLE;
+REVOKE pg_read_all_stats FROM an_ma;
+SELECT is((SELECT work_mem FROM tenant_iso.limits WHERE tenant_id = 'an_a'), '1MB', 'an_a''s work_mem limit is still 1MB');
+DROP FUNCTION public.an_admin_stats(), public.an_admin_limits(text, text), public.an_admin_reset();
+
+-- =====================================================================
+-- 10. A pool cannot get a statement of a limited tenant admitted under
+--     another tenant through statements that failed in a savepoint
+-- =====================================================================
+-- an_b: max_active_statements = 1, its slot held by another backend; the
+-- pool first lets two statements of an_a (no limit) fail inside
+-- savepoints, then tries three statements of an_b: each must wait and fail
+SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 1) \g /dev/null
+SELECT dblink_connect('an_q', :'an_self') \g /dev/null
+SELECT dblink_exec('an_q', 'SET ROLE an_mb') \g /dev/null
+SET tenant_iso.admission_timeout = '300ms';
+SELECT dblink_send_query('an_q', 'SELECT pg_sleep(3)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
+SET ROLE an_pool;
+BEGIN;
+SELECT tenant_iso.set_tenant('an_a', local => true) \g /dev/null
+\set ON_ERROR_STOP 0
+\echo '# the next statements fail on purpose (division by zero, then admission)'
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+SELECT tenant_iso.set_tenant('an_b', local => true) \g /dev/null
+SAVEPOINT s;
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+\set an_s1 :SQLSTATE
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+\set an_s2 :SQLSTATE
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+\set an_s3 :SQLSTATE
+ROLLBACK TO s;
+\set ON_ERROR_STOP 1
+COMMIT;
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT dblink_disconnect('an_q') \g /dev/null
+RESET tenant_iso.admission_timeout;
+SELECT is(:'an_s1' || ' ' || :'an_s2' || ' ' || :'an_s3', '53300 53300 53300',
+	'every statement of an_b waits for an_b''s slot and fails, whatever failed before in the transaction');
 SELECT tenant_iso.set_tenant_limits('an_b', max_active_statements => 5, work_mem => '2MB') \g /dev/null
 
 SELECT * FROM finish();

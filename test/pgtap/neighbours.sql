@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(163);
+SELECT plan(172);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -719,8 +719,8 @@ SELECT is((SELECT v FROM dblink('ne_s4', 'SELECT current_setting(''work_mem'')')
 -- admission: max_active_statements = 1, the other backend holds the slot
 SELECT tenant_iso.set_tenant_limits('ne_c', max_active_statements => 1) \g /dev/null
 SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
-SELECT dblink_send_query('ne_s4', 'SELECT pg_sleep(2)') \g /dev/null
-SELECT pg_sleep(0.5) \g /dev/null
+SELECT dblink_send_query('ne_s4', 'SELECT pg_sleep(2.5)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
 SELECT is(h.stat('ne_c', 'active_statements'), 1::numeric, 'the other backend''s statement holds ne_c''s one slot');
 SET tenant_iso.admission_timeout = '300ms';
 SET ROLE ne_pool;
@@ -782,6 +782,18 @@ RESET ROLE;
 SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22012', 'the statement failed at run time');
 SELECT is(h.stat('ne_a', 'statements') || ' ' || (h.stat('ne_a', 'exec_time_ms') >= 300)::text, '1 true',
 	'a failed statement is not a statement (RESET ROLE is), but its 300 ms of execution count');
+-- failed utility statements are not statements either
+SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
+SET ROLE ne_ma;
+\set ON_ERROR_STOP 0
+\echo '# the next 2 statements fail on purpose (a bad SET, a DROP of nothing)'
+SET work_mem = 'bogus';
+DROP TABLE public.ne_no_such_table;
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '42P01', 'the DROP failed');
+SELECT is(h.stat('ne_a', 'statements'), 1::numeric,
+	'a failed SET and a failed DROP TABLE are not statements (only RESET ROLE is)');
 SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
 SET ROLE ne_ma;
 WITH w AS (INSERT INTO public.ne_t (id, v) SELECT g, 'cte' FROM generate_series(30, 33) g RETURNING id)
@@ -789,6 +801,65 @@ WITH w AS (INSERT INTO public.ne_t (id, v) SELECT g, 'cte' FROM generate_series(
 RESET ROLE;
 SELECT is(h.stat('ne_a', 'rows_read') || ' ' || h.stat('ne_a', 'rows_written'), '1 0',
 	'WITH (INSERT of 4 rows) SELECT count(*): the executor''s count is the SELECT''s 1 row read, as in pg_stat_statements');
+
+-- =====================================================================
+-- 12. Statements that fail inside a savepoint, then a local switch: the
+--     next tenant's statements count for it alone
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_a') \g /dev/null
+SELECT tenant_iso.reset_tenant_stats('ne_b') \g /dev/null
+SET ROLE ne_pool;
+BEGIN;
+SELECT tenant_iso.set_tenant('ne_a', local => true) \g /dev/null
+\set ON_ERROR_STOP 0
+\echo '# the next 2 statements fail on purpose (division by zero in a savepoint)'
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT g, 1 / (random() * 0)::int FROM generate_series(1, 3) g;
+ROLLBACK TO s;
+\set ON_ERROR_STOP 1
+SELECT tenant_iso.set_tenant('ne_b', local => true) \g /dev/null
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+SELECT g FROM generate_series(1, 5) g \g /dev/null
+COMMIT;
+RESET ROLE;
+SELECT is(h.c3('ne_a'), '1/1/0',
+	'ne_a: only the set_tenant(ne_b) that started in it (its two failed statements are not counted)');
+SELECT is(h.c3('ne_b'), '3/15/0', 'ne_b: its three SELECTs of 5 rows, none of them booked to ne_a');
+
+-- =====================================================================
+-- 13. A context entered with a token counts like any other
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SELECT tenant_iso.issue_token('ne_c', '1 minute') AS ne_tok \gset
+SET ROLE ne_plain;
+SELECT tenant_iso.set_tenant_token(:'ne_tok') \g /dev/null
+SELECT g FROM generate_series(1, 2) g \g /dev/null
+SELECT is((SELECT format('%s %s', tenant, sessions_in_context) FROM tenant_iso.tenant_stats), 'ne_c 1',
+	'a plain role in ne_c by token sees ne_c''s row, with its session in it');
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+SELECT is(h.c3('ne_c') || ' ' || h.stat('ne_c', 'sessions_in_context'), '3/4/0 0',
+	'ne_c: the SELECT of 2 rows, the check and reset_tenant(); no session after reset_tenant()');
+
+-- =====================================================================
+-- 14. tenant_query_stats keeps stats_queries_per_tenant queries a tenant
+-- =====================================================================
+SELECT tenant_iso.reset_tenant_stats('ne_c') \g /dev/null
+SET ROLE ne_pool;
+SELECT tenant_iso.set_tenant('ne_c') \g /dev/null
+SELECT format('SELECT %s', (SELECT string_agg('1', ', ') FROM generate_series(1, n))) FROM generate_series(1, 30) n \gexec
+SELECT tenant_iso.reset_tenant() \g /dev/null
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM tenant_iso.tenant_query_stats WHERE tenant = 'ne_c'),
+	current_setting('tenant_iso.stats_queries_per_tenant')::int,
+	'after 32 different queries ne_c has stats_queries_per_tenant (20) of them');
+SELECT is((SELECT count(DISTINCT queryid)::int FROM tenant_iso.tenant_query_stats WHERE tenant = 'ne_c'),
+	current_setting('tenant_iso.stats_queries_per_tenant')::int, '... all different');
+SELECT is(h.stat('ne_c', 'statements'), 32::numeric, 'the statements counter has all 32');
 
 SELECT * FROM finish();
 
