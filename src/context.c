@@ -68,6 +68,8 @@ static struct
 	Oid			current_user;
 	bool		has_tenant;
 	bool		conflict;		/* session and outer user in different tenants */
+	char		conflict_a[NAMEDATALEN];	/* the two tenants of a conflict */
+	char		conflict_b[NAMEDATALEN];
 	bool		from_member;
 	TiTenantStatus status;
 	char		tenant[NAMEDATALEN];
@@ -167,9 +169,18 @@ compute_effective(void)
 #endif
 
 	member = ms ? ms : (mo ? mo : mc);
-	if ((ms && mo && strcmp(ms, mo) != 0) ||
-		(mc && member && strcmp(mc, member) != 0))
+	if (ms && mo && strcmp(ms, mo) != 0)
+	{
 		eff.conflict = true;
+		strlcpy(eff.conflict_a, ms, NAMEDATALEN);
+		strlcpy(eff.conflict_b, mo, NAMEDATALEN);
+	}
+	else if (mc && member && strcmp(mc, member) != 0)
+	{
+		eff.conflict = true;
+		strlcpy(eff.conflict_a, member, NAMEDATALEN);
+		strlcpy(eff.conflict_b, mc, NAMEDATALEN);
+	}
 	else if (ms || mo)
 	{
 		strlcpy(eff.tenant, member, NAMEDATALEN);
@@ -180,7 +191,11 @@ compute_effective(void)
 	{
 		/* only the current user is a member: its tenant, unless a switched context disagrees */
 		if (ti_context_guc && ti_context_guc[0] != '\0' && strcmp(ti_context_guc, mc) != 0)
+		{
 			eff.conflict = true;
+			strlcpy(eff.conflict_a, ti_context_guc, NAMEDATALEN);
+			strlcpy(eff.conflict_b, mc, NAMEDATALEN);
+		}
 		else
 		{
 			strlcpy(eff.tenant, mc, NAMEDATALEN);
@@ -210,6 +225,21 @@ ti_effective_tenant(void)
 {
 	compute_effective();
 	return eff.has_tenant ? eff.tenant : NULL;
+}
+
+/*
+ * In a conflicting context (no usable tenant), the two tenants involved;
+ * false when the context is not a conflict.
+ */
+bool
+ti_context_conflict(const char **a, const char **b)
+{
+	compute_effective();
+	if (!eff.conflict)
+		return false;
+	*a = eff.conflict_a;
+	*b = eff.conflict_b;
+	return true;
 }
 
 bool

@@ -345,6 +345,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
 	void	   *stats;
+	volatile bool ok = false;
 
 	if (exec_nested != 0 || !utility_counted(pstmt->utilityStmt))
 	{
@@ -359,11 +360,12 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		process_utility(pstmt, queryString, readOnlyTree, context, params,
 						queryEnv, dest, qc);
+		ok = true;
 	}
 	PG_FINALLY();
 	{
 		exec_nested--;
-		ti_stats_utility_end(stats);
+		ti_stats_utility_end(stats, ok);
 	}
 	PG_END_TRY();
 }

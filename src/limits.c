@@ -327,6 +327,45 @@ set_local(const char *name, int value, const char *unit)
 	PG_END_TRY();
 }
 
+static int
+stricter(int a, int b, int none)
+{
+	if (a == none)
+		return b;
+	if (b == none)
+		return a;
+	return Min(a, b);
+}
+
+/*
+ * The limits of the current context: its tenant's (tenant, when not NULL),
+ * or, in a conflicting context (a member role of one tenant acting with
+ * another's), the stricter of the two tenants' caps, so that a conflict
+ * never lifts them (its statements count for the NULL row and are neither
+ * admitted nor rate-limited).  NULL outside any context.
+ */
+static const TiLimits *
+context_limits(const char *tenant)
+{
+	static TiLimits strict;
+	const char *a,
+			   *b;
+	TiLimits	la,
+				lb;
+
+	if (tenant != NULL)
+		return ti_limits_for(tenant);
+	if (!ti_extension_present() || !ti_context_conflict(&a, &b))
+		return NULL;
+	la = *ti_limits_for(a);
+	lb = *ti_limits_for(b);
+	strict = no_limits;
+	strict.work_mem_kb = stricter(la.work_mem_kb, lb.work_mem_kb, 0);
+	strict.statement_timeout_ms = stricter(la.statement_timeout_ms, lb.statement_timeout_ms, 0);
+	strict.temp_file_limit_kb = stricter(la.temp_file_limit_kb, lb.temp_file_limit_kb, -1);
+	return &strict;
+}
+
 /*
  * Lower the capped settings of tenant's context to its limits.  At the top
  * level (a statement starts) also arm statement_timeout from the
@@ -338,9 +377,9 @@ ti_limits_apply(const char *tenant, bool top)
 {
 	const TiLimits *l;
 
-	if (tenant == NULL || IsParallelWorker() || !IsTransactionState())
+	if (IsParallelWorker() || !IsTransactionState() ||
+		(l = context_limits(tenant)) == NULL)
 		return;
-	l = ti_limits_for(tenant);
 	if (l->work_mem_kb > 0 && work_mem > l->work_mem_kb)
 		set_local("work_mem", l->work_mem_kb, "kB");
 	if (l->temp_file_limit_kb >= 0 &&
@@ -386,9 +425,8 @@ cap_limit(CapKind kind, int *limit)
 		!IsTransactionState() || !ti_extension_present())
 		return false;
 	tenant = ti_effective_tenant();
-	if (tenant == NULL)
+	if ((l = context_limits(tenant)) == NULL)
 		return false;
-	l = ti_limits_for(tenant);
 	switch (kind)
 	{
 		case CAP_WORK_MEM:
@@ -481,9 +519,8 @@ tenant_has_limits(void)
 		!IsTransactionState() || !ti_extension_present())
 		return false;
 	tenant = ti_effective_tenant();
-	if (tenant == NULL)
+	if ((l = context_limits(tenant)) == NULL)
 		return false;
-	l = ti_limits_for(tenant);
 	return l->max_active > 0 || l->statement_timeout_ms > 0 || l->work_mem_kb > 0 ||
 		l->temp_file_limit_kb >= 0 || l->rate > 0;
 }
@@ -650,11 +687,10 @@ ti_default_limits_row(PG_FUNCTION_ARGS)
 static bool
 has_caps(const char *tenant)
 {
-	const TiLimits *l;
+	const TiLimits *l = context_limits(tenant);
 
-	if (tenant == NULL)
+	if (l == NULL)
 		return false;
-	l = ti_limits_for(tenant);
 	return l->work_mem_kb > 0 || l->statement_timeout_ms > 0 || l->temp_file_limit_kb >= 0;
 }
 

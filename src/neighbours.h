@@ -100,7 +100,7 @@ extern void ti_stats_run_begin(QueryDesc *queryDesc, bool top, void **state);
 extern void ti_stats_run_end(QueryDesc *queryDesc, void *state);
 extern void ti_stats_executor_end(QueryDesc *queryDesc, bool top);
 extern void *ti_stats_utility_begin(bool admit);
-extern void ti_stats_utility_end(void *state);
+extern void ti_stats_utility_end(void *state, bool ok);
 extern int64 ti_stats_period_of(TimestampTz now);
 extern void ti_stats_rotate(TiTenantStats *e, int64 period);
 extern bool ti_stats_may_see(const char *tenant);

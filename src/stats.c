@@ -97,6 +97,7 @@ typedef struct StmtRec
 	QueryDesc  *qd;
 	TiTenantStats *e;
 	TiCounters	acc;			/* measured so far, added to e at its end */
+	SubTransactionId subxid;	/* the subtransaction it started in */
 } StmtRec;
 
 static StmtRec *recs = NULL;
@@ -509,7 +510,8 @@ active_here(void)
 static StmtRec *
 find_rec(QueryDesc *qd)
 {
-	for (int i = 0; i < nrecs; i++)
+	/* newest first: a QueryDesc's memory may be reused */
+	for (int i = nrecs - 1; i >= 0; i--)
 		if (recs[i].qd == qd)
 			return &recs[i];
 	return NULL;
@@ -541,10 +543,10 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 	}
 	e = attach_current();
 	tenant = entry_tenant(e);
+	ti_limits_apply(tenant, true);	/* NULL: the caps of a conflict, if one */
 	if (tenant != NULL)
 	{
 		l = ti_limits_for(tenant);
-		ti_limits_apply(tenant, true);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
 	}
@@ -560,6 +562,7 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 	recs[nrecs].qd = queryDesc;
 	recs[nrecs].e = e;
 	memset(&recs[nrecs].acc, 0, sizeof(TiCounters));
+	recs[nrecs].subxid = GetCurrentSubTransactionId();
 	nrecs++;
 }
 
@@ -727,7 +730,8 @@ ti_stats_executor_end(QueryDesc *queryDesc, bool top)
 						rec->acc.exec_time_ms);
 	}
 	(void) settle(rec->e, ti_track_stats ? &rec->acc : NULL, -1, 0);
-	*rec = recs[--nrecs];
+	memmove(rec, rec + 1, (recs + nrecs - (rec + 1)) * sizeof(StmtRec));
+	nrecs--;
 }
 
 /*
@@ -747,10 +751,10 @@ ti_stats_utility_begin(bool admit)
 		return NULL;
 	e = attach_current();
 	tenant = entry_tenant(e);
+	ti_limits_apply(tenant, true);	/* NULL: the caps of a conflict, if one */
 	if (tenant != NULL)
 	{
 		l = ti_limits_for(tenant);
-		ti_limits_apply(tenant, true);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
 		l = ti_limits_for(tenant);
@@ -774,7 +778,7 @@ ti_stats_utility_begin(bool admit)
 }
 
 void
-ti_stats_utility_end(void *state)
+ti_stats_utility_end(void *state, bool ok)
 {
 	RunState   *st = (RunState *) state;
 	TiCounters	d;
@@ -783,7 +787,7 @@ ti_stats_utility_end(void *state)
 		return;
 	in_run = false;
 	measure_end(st, &d);
-	d.statements = 1;
+	d.statements = ok ? 1 : 0;	/* a failed statement's work counts, it does not */
 	ti_wake_slot(settle(st->e, st->measured ? &d : NULL, -1, st->admitted ? -1 : 0));
 	st->admitted = false;
 }
@@ -820,6 +824,24 @@ stats_xact_callback(XactEvent event, void *arg)
 			break;
 		default:
 			break;
+	}
+}
+
+/*
+ * A subtransaction aborted: the statements that started in it (or in its
+ * children, whose ids are larger) failed and will not end.
+ */
+static void
+stats_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (nrecs > 0 && recs[nrecs - 1].subxid >= mySubid)
+	{
+		StmtRec    *rec = &recs[--nrecs];
+
+		(void) settle(rec->e, ti_track_stats ? &rec->acc : NULL, -1, 0);
 	}
 }
 
@@ -870,6 +892,7 @@ ti_stats_init(void)
 	prev_shmem_startup = shmem_startup_hook;
 	shmem_startup_hook = stats_shmem_startup;
 	RegisterXactCallback(stats_xact_callback, NULL);
+	RegisterSubXactCallback(stats_subxact_callback, NULL);
 	ti_context_register_callback(context_changed);
 }
 

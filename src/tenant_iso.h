@@ -58,6 +58,7 @@ extern bool ti_maintenance_worker;
 extern const char *ti_effective_tenant(void);
 extern const char *ti_enforced_tenant_or_error(void);
 extern bool ti_in_tenant_context(void);
+extern bool ti_context_conflict(const char **a, const char **b);
 extern void ti_clear_switcher_context(void);
 extern bool ti_context_changed_in_xact(void);
 extern void ti_context_xact_end(void);
