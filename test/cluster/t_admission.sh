@@ -304,11 +304,11 @@ like "$out" "statement rate limit of this tenant exceeded" "... 'statement rate 
 ok "$([ "$el" -lt 3000 ]; echo $?)" "... at once, without waiting ($el ms)"
 is "$(stat "'tx'" rejected)" 1 "tx: rejected 1"
 
-# a new period: the LOG line comes again (stats_period = 2, epoch-aligned)
-q "ALTER SYSTEM SET tenant_iso.stats_period = 2"
+# a new period: the LOG line comes again (stats_period = 3, epoch-aligned)
+q "ALTER SYSTEM SET tenant_iso.stats_period = 3"
 reload
 burst6() { for i in 1 2 3 4 5 6; do echo "SELECT $i \\g /dev/null"; done | "${PSQL[@]}" -U adm_tr -f -; }
-to_period_start() { sleep "$(awk -v ms="$(now_ms)" 'BEGIN { printf "%.3f", (2000 - ms % 2000) / 1000 + 0.2 }')"; }
+to_period_start() { sleep "$(awk -v ms="$(now_ms)" 'BEGIN { printf "%.3f", (3000 - ms % 3000) / 1000 + 0.2 }')"; }
 n0=$(grep -c 'tenant "tr" is held back' "$LOG")
 to_period_start
 burst6
@@ -318,7 +318,7 @@ to_period_start
 burst6
 n2=$(grep -c 'tenant "tr" is held back' "$LOG")
 is "$((n1 - n0)),$((n2 - n1))" "1,1" \
-	"stats_period = 2: one LOG line for tr in a period of two throttled bursts, one more in the next period"
+	"stats_period = 3: one LOG line for tr in a period of two throttled bursts, one more in the next period"
 q "ALTER SYSTEM SET tenant_iso.stats_period = 86400"
 reload
 
