@@ -26,6 +26,8 @@
 #    still refused (the count did not go below zero either);
 #  - DO, EXPLAIN ANALYZE, COPY (query) TO and CREATE TABLE AS wait for
 #    admission like a SELECT (no way around the limit); SET and SHOW do not;
+#  - a parallel query of ta runs (its workers do not wait for slots); an
+#    open cursor holds no slot between FETCHes;
 #  - raising max_active_statements while a statement waits admits it, with
 #    no reload, while the first still runs;
 #  - rate: a burst loop of 60 statements runs at close to 20 per second;
@@ -41,7 +43,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 
-tap_plan 63
+tap_plan 67
 
 node_init main "tenant_iso.stats_max_tenants = 10" "tenant_iso.stats_period = 86400"
 node_start main
@@ -67,6 +69,9 @@ SELECT tenant_iso.set_tenant_limits('ta', max_active_statements => 1) \\g /dev/n
 SELECT tenant_iso.set_tenant_limits('tr', max_statements_per_second => 20) \\g /dev/null
 SELECT tenant_iso.set_tenant_limits('tx', max_statements_per_second => 0.01) \\g /dev/null
 SELECT tenant_iso.set_tenant_limits('tc', statement_timeout => '300ms', work_mem => '4MB') \\g /dev/null
+CREATE TABLE public.pbig AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g;
+ANALYZE public.pbig;
+GRANT SELECT ON public.pbig TO adm_ta;
 "
 LOG=$(node_log main)
 PSQL=("$PGBIN/psql" -X -A -t -q -h 127.0.0.1 -p "$(node_port main)" -d app)
@@ -236,6 +241,26 @@ is "$(probe ta "CREATE TEMP TABLE adm_ctas AS SELECT count(*) FROM generate_seri
 is "$(probe ta "SET work_mem = '1MB'")|$(probe ta "SHOW work_mem")" "free|free" \
 	"... but SET and SHOW never wait for a slot"
 cancel_app h9
+
+# ---------------------------------------------------------------- parallel query, cursors
+# ta's one slot is the leader's: its parallel workers do not wait for slots
+out=$(try adm_ta "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM public.pbig WHERE v LIKE '%ab%';
+SELECT count(*) FROM public.pbig WHERE v LIKE '%ab%'")
+like "$out" "Workers Launched: [1-9]" "a parallel query of ta (max_active_statements 1) launches its workers"
+is "$(grep -x '[0-9]*' <<<"$out" | tail -n 1)|$(state_of "$out")" \
+	"$(q "SELECT count(*) FROM public.pbig WHERE v LIKE '%ab%'")|00000" \
+	"... and runs to its result: the workers do not wait for admission"
+# an open cursor holds no slot between its FETCHes
+rm -f "$CLUSTER_BASE/cursor_open"
+printf "BEGIN;\nDECLARE c CURSOR FOR SELECT g FROM generate_series(1, 10) g;\nFETCH 1 FROM c;\n\\\\! touch '%s'; sleep 1\nFETCH 1 FROM c;\nCOMMIT;\n" \
+	"$CLUSTER_BASE/cursor_open" | "${PSQL[@]}" -U adm_ta -f - >"$CLUSTER_BASE/cursor.out" 2>&1 &
+CUR=$!
+for ((i = 0; i < 200; i++)); do [ -f "$CLUSTER_BASE/cursor_open" ] && break; sleep 0.05; done
+is "$(probe ta)" free "while a session of ta has an open cursor between FETCHes, another statement of ta is admitted at once"
+wait "$CUR" || true
+is "$(paste -sd' ' "$CLUSTER_BASE/cursor.out")" "1 2" "... and the cursor's next FETCH runs too"
 
 # ---------------------------------------------------------------- limits change live
 holder h3
