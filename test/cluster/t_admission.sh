@@ -34,6 +34,8 @@
 #    a statement whose token is due after admission_timeout fails at once
 #    with 53400; the LOG line comes once per tenant per period (and again in
 #    a new period);
+#  - a tenant whose rate or admission waiters were cancelled or terminated
+#    can be evicted again (no waiting count left behind);
 #  - track_stats = off: counters stop, the limit still applies;
 #  - caps: statement_timeout cancels a longer statement (even with
 #    PGOPTIONS -c statement_timeout=0), and PGOPTIONS -c work_mem=1GB gives
@@ -43,7 +45,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 
-tap_plan 67
+tap_plan 72
 
 node_init main "tenant_iso.stats_max_tenants = 10" "tenant_iso.stats_period = 86400"
 node_start main
@@ -55,7 +57,7 @@ DO \$\$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['ta', 'tb', 'tr', 'tx', 'tc'] LOOP
+	FOREACH t IN ARRAY ARRAY['ta', 'tb', 'tr', 'tx', 'tc', 'tv', 'tw'] LOOP
 		PERFORM tenant_iso.create_tenant(t);
 		EXECUTE format('CREATE ROLE %I LOGIN', 'adm_' || t);
 		PERFORM tenant_iso.add_member(('adm_' || t)::regrole, t);
@@ -69,6 +71,8 @@ SELECT tenant_iso.set_tenant_limits('ta', max_active_statements => 1) \\g /dev/n
 SELECT tenant_iso.set_tenant_limits('tr', max_statements_per_second => 20) \\g /dev/null
 SELECT tenant_iso.set_tenant_limits('tx', max_statements_per_second => 0.01) \\g /dev/null
 SELECT tenant_iso.set_tenant_limits('tc', statement_timeout => '300ms', work_mem => '4MB') \\g /dev/null
+SELECT tenant_iso.set_tenant_limits('tv', max_active_statements => 1) \\g /dev/null
+SELECT tenant_iso.set_tenant_limits('tw', max_statements_per_second => 0.2) \\g /dev/null
 CREATE TABLE public.pbig AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g;
 ANALYZE public.pbig;
 GRANT SELECT ON public.pbig TO adm_ta;
@@ -368,6 +372,40 @@ is "$(head -n 2 <<<"$out" | paste -sd' ')" "4MB 4MB" \
 	"... and work_mem in effect for its statements is the capped 4MB (SHOW, current_setting)"
 is "$(PGOPTIONS='-c work_mem=1GB' try adm_tc "SHOW work_mem" | head -n 1)" 4MB \
 	"... also for SHOW as the first statement"
+
+# ---------------------------------------------------------------- waiters gone: evictable
+# A tenant whose waiters were cancelled or terminated has no waiting
+# statement left, so its entry can be evicted again (a leaked "waiting"
+# count would pin it in the hash for good).
+rate_waits() {
+	wait_for "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'
+		AND wait_event_type = 'Extension' AND wait_event IN ('Extension', 'TenantIsoRateLimit')" 1
+}
+bg tw1 adm_tw "SELECT 'first'; SELECT 'second'"	# 0.2/s: the second waits ~5 s for its token
+is "$(rate_waits tw1)" 1 "tw (0.2 statements/s): the second statement waits for its token"
+q "SELECT pg_cancel_backend($(app_pid tw1))" >/dev/null
+is "$(state_of "$(bg_wait tw1)")" 57014 "... pg_cancel_backend of the rate waiter: 57014"
+bg tw2 adm_tw "SELECT 'third'"
+rate_waits tw2 >/dev/null
+q "SELECT pg_terminate_backend($(app_pid tw2))" >/dev/null
+like "$(bg_wait tw2)" "terminating connection" "... pg_terminate_backend of another rate waiter ends it"
+bg tv1 adm_tv "SELECT pg_sleep(60)"
+sleeps tv1 >/dev/null
+bg tv2 adm_tv "SELECT 'admitted'"
+waits_admission tv2 >/dev/null
+q "SELECT pg_terminate_backend($(app_pid tv2))" >/dev/null
+bg_wait tv2 >/dev/null
+cancel_app tv1
+is "$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant IN ('tv', 'tw') AND active_statements = 0")" 2 \
+	"tv and tw have their rows, with no statement running"
+{
+	for i in $(seq -w 1 15); do
+		echo "SELECT tenant_iso.set_tenant('t$i') \\g /dev/null"
+		echo "SELECT 1 \\g /dev/null"
+	done
+} | "${PSQL[@]}" -U postgres -v ON_ERROR_STOP=1 -f -
+is "$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant IN ('tv', 'tw')")" 0 \
+	"after their waiters were cancelled or terminated, tv and tw (idle) are evicted by 15 newer tenants"
 
 # ---------------------------------------------------------------- kill -9
 # wait_up: the server accepts connections again after crash recovery
