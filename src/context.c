@@ -230,6 +230,7 @@ member_tenant_of_session(void)
 
 /* Change the hidden setting; the only place that may. */
 static bool session_context_changed = false;
+static bool local_context_changed = false;
 
 /* Did this transaction change the session-level (not LOCAL) context? */
 bool
@@ -238,10 +239,21 @@ ti_context_changed_in_xact(void)
 	return session_context_changed;
 }
 
+/*
+ * Did this transaction enter or leave a context with local => true?  Then
+ * the context changes again when it ends.
+ */
+bool
+ti_context_local_changed_in_xact(void)
+{
+	return local_context_changed;
+}
+
 void
 ti_context_xact_end(void)
 {
 	session_context_changed = false;
+	local_context_changed = false;
 }
 
 /* set by ti_context_register_callback() in _PG_init; never changed after */
@@ -264,6 +276,8 @@ apply_context(const char *value, bool local)
 
 	if (!local && IsTransactionBlock())
 		session_context_changed = true;
+	if (local && changed)
+		local_context_changed = true;
 	allow_context_change = true;
 	PG_TRY();
 	{

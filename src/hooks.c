@@ -33,12 +33,6 @@ static ExecutorRun_hook_type prev_executor_run = NULL;
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
 
-/*
- * Nesting depth of executor runs and counted utility statements, as in
- * pg_stat_statements: a statement that starts at depth 0 is top-level
- * (stats.c counts and limits it).
- */
-static int	exec_nested = 0;
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static object_access_hook_type prev_object_access = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr = NULL;
@@ -46,6 +40,13 @@ static fmgr_hook_type prev_fmgr = NULL;
 static get_relation_stats_hook_type prev_relation_stats = NULL;
 static get_index_stats_hook_type prev_index_stats = NULL;
 static get_relation_info_hook_type prev_relation_info = NULL;
+
+/*
+ * Nesting depth of executor runs and counted utility statements, as in
+ * pg_stat_statements: a statement that starts at depth 0 is top-level
+ * (stats.c counts and limits it).
+ */
+static int	exec_nested = 0;
 
 /* ---------------------------------------------------------------------
  * Row security
@@ -77,6 +78,10 @@ ti_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
 	ti_context_post_parse(query);
+	/* the planner reads work_mem: cap it before planning */
+	if (exec_nested == 0 && IsTransactionState() && ti_extension_present())
+		ti_limits_apply(ti_effective_tenant(), true);
+	ti_limits_post_parse(query);
 	ti_residue_post_parse(query);
 	ti_planner_post_parse(pstate, query);
 }
@@ -276,6 +281,9 @@ process_utility(PlannedStmt *pstmt, const char *queryString,
 	ti_utility_next(&call);
 
 	ti_cursors_after_utility(parsetree, present);
+	/* RESET, SET ... TO DEFAULT and RESET ALL bypass the caps' check hooks */
+	if (present && IsA(parsetree, VariableSetStmt) && IsTransactionState())
+		ti_limits_apply(ti_effective_tenant(), false);
 	if (present && IsA(parsetree, AlterTableStmt))
 		ti_digest_after_alter((AlterTableStmt *) parsetree);
 	if (IsA(parsetree, DiscardStmt) &&

@@ -23,6 +23,10 @@
  *	   the limit, or to "no limit", is refused with 42501 by a check hook
  *	   chained onto the built-in setting's own.  RESET and DISCARD bypass
  *	   check hooks; the next statement lowers the value again.
+ *	 - set_config(name, NULL, ...) resets a setting without its check hook,
+ *	   too: in a tenant context with a cap, parse analysis turns every
+ *	   set_config() call into tenant_iso._set_config_capped(), which calls
+ *	   it and then lowers the caps again;
  *	 - the settings that multiply a share (hash_mem_multiplier,
  *	   maintenance_work_mem, max_parallel_workers_per_gather,
  *	   max_parallel_maintenance_workers) may be lowered but not raised
@@ -42,7 +46,12 @@
 #include "access/xact.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/hsearch.h"
@@ -318,9 +327,14 @@ set_local(const char *name, int value, const char *unit)
 	PG_END_TRY();
 }
 
-/* Lower the capped settings of tenant's context to its limits. */
+/*
+ * Lower the capped settings of tenant's context to its limits.  At the top
+ * level (a statement starts) also arm statement_timeout from the
+ * statement's start; a nested statement never re-arms it, so that a
+ * timeout caught by an exception handler fires once, as the server's own.
+ */
 void
-ti_limits_apply(const char *tenant)
+ti_limits_apply(const char *tenant, bool top)
 {
 	const TiLimits *l;
 
@@ -338,6 +352,8 @@ ti_limits_apply(const char *tenant)
 
 		if (StatementTimeout == 0 || StatementTimeout > l->statement_timeout_ms)
 			set_local("statement_timeout", l->statement_timeout_ms, "ms");
+		if (!top)
+			return;
 		deadline = TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
 											   l->statement_timeout_ms);
 		if (!get_timeout_active(STATEMENT_TIMEOUT) ||
@@ -625,4 +641,76 @@ ti_default_limits_row(PG_FUNCTION_ARGS)
 		nulls[4] = false;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* ---------------------------------------------------------------------
+ * set_config() in a capped context
+ * --------------------------------------------------------------------- */
+
+static bool
+has_caps(const char *tenant)
+{
+	const TiLimits *l;
+
+	if (tenant == NULL)
+		return false;
+	l = ti_limits_for(tenant);
+	return l->work_mem_kb > 0 || l->statement_timeout_ms > 0 || l->temp_file_limit_kb >= 0;
+}
+
+static Oid
+capped_set_config_oid(void)
+{
+	static Oid	oid = InvalidOid;
+	static uint64 gen = 0;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, BOOLOID};
+
+	if (gen != ti_registry_generation() || !OidIsValid(oid))
+	{
+		oid = LookupFuncName(ti_qualified_name_list("tenant_iso._set_config_capped"),
+							 3, argtypes, true);
+		gen = ti_registry_generation();
+	}
+	return oid;
+}
+
+static bool
+redirect_set_config(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_SET_CONFIG)
+		((FuncExpr *) node)->funcid = *(Oid *) context;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, redirect_set_config, context, 0);
+	return expression_tree_walker(node, redirect_set_config, context);
+}
+
+void
+ti_limits_post_parse(Query *query)
+{
+	Oid			wrapper;
+
+	if (query->commandType == CMD_UTILITY || !IsTransactionState() ||
+		!ti_extension_present() || !has_caps(ti_effective_tenant()))
+		return;
+	wrapper = capped_set_config_oid();
+	if (OidIsValid(wrapper))
+		(void) query_tree_walker(query, redirect_set_config, &wrapper, 0);
+}
+
+PG_FUNCTION_INFO_V1(ti_set_config_capped);
+Datum
+ti_set_config_capped(PG_FUNCTION_ARGS)
+{
+	Datum		result = set_config_by_name(fcinfo);
+
+	if (IsTransactionState() && ti_extension_present())
+	{
+		ti_limits_apply(ti_effective_tenant(), false);
+		/* like set_config(), return the value now in effect */
+		result = CStringGetTextDatum(GetConfigOptionByName(TextDatumGetCString(PG_GETARG_DATUM(0)),
+														   NULL, false));
+	}
+	return result;
 }

@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "executor/execdesc.h"
+#include "nodes/parsenodes.h"
 #include "storage/spin.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -128,7 +129,8 @@ extern int	ti_nslots;
 extern char *ti_default_limits;
 extern const TiLimits *ti_limits_for(const char *tenant);
 extern void ti_limits_init(void);
-extern void ti_limits_apply(const char *tenant);
+extern void ti_limits_apply(const char *tenant, bool top);
+extern void ti_limits_post_parse(Query *query);
 extern bool ti_check_default_limits(char **newval, void **extra, GucSource source);
 extern void ti_assign_default_limits(const char *newval, void *extra);
 

@@ -526,14 +526,25 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 	const char *tenant;
 	const TiLimits *l;
 
-	if (!top || !active_here())
+	if (!active_here())
 		return;
+	if (!top)
+	{
+		/*
+		 * A RESET, or a COMMIT inside a procedure, may have lifted the caps
+		 * that the top-level statement set: lower them again before this
+		 * nested statement runs.
+		 */
+		if (IsTransactionState() && ti_extension_present())
+			ti_limits_apply(ti_effective_tenant(), false);
+		return;
+	}
 	e = attach_current();
 	tenant = entry_tenant(e);
 	if (tenant != NULL)
 	{
 		l = ti_limits_for(tenant);
-		ti_limits_apply(tenant);
+		ti_limits_apply(tenant, true);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
 	}
@@ -739,7 +750,7 @@ ti_stats_utility_begin(bool admit)
 	if (tenant != NULL)
 	{
 		l = ti_limits_for(tenant);
-		ti_limits_apply(tenant);
+		ti_limits_apply(tenant, true);
 		if (l->rate > 0)
 			ti_rate_wait(e, tenant, l->rate);
 		l = ti_limits_for(tenant);
@@ -786,6 +797,19 @@ stats_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
+			/*
+			 * A context entered with local => true ends with the
+			 * transaction: this idle backend is in no tenant's context
+			 * until its next statement says which.
+			 */
+			if (session_entry != NULL && ti_context_local_changed_in_xact())
+			{
+				SpinLockAcquire(&session_entry->mutex);
+				session_entry->sessions--;
+				session_entry->pins--;
+				SpinLockRelease(&session_entry->mutex);
+				session_entry = NULL;
+			}
 			/* statements that failed: their work counts, they do not */
 			while (nrecs > 0)
 			{

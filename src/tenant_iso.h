@@ -61,6 +61,7 @@ extern bool ti_in_tenant_context(void);
 extern void ti_clear_switcher_context(void);
 extern bool ti_context_changed_in_xact(void);
 extern void ti_context_xact_end(void);
+extern bool ti_context_local_changed_in_xact(void);
 extern void ti_context_guard_utility(Node *stmt);
 extern void ti_context_post_parse(Query *query);
 

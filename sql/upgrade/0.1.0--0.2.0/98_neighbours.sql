@@ -131,6 +131,13 @@ COMMENT ON FUNCTION tenant_iso.reset_tenant_stats(text) IS
 REVOKE ALL ON FUNCTION tenant_iso.reset_tenant_stats(text) FROM PUBLIC;
 
 /* Limits */
+CREATE FUNCTION tenant_iso._set_config_capped(setting_name text, new_value text, is_local boolean)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'ti_set_config_capped'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tenant_iso._set_config_capped(text, text, boolean) IS
+	'Internal: set_config() in a tenant context with caps (parse analysis calls it instead), which lowers the caps again after a reset';
+
 CREATE FUNCTION tenant_iso._default_limits(
 	OUT max_active_statements integer, OUT statement_timeout interval,
 	OUT work_mem text, OUT temp_file_limit text,
