@@ -36,6 +36,8 @@
 #    a new period);
 #  - a tenant whose rate or admission waiters were cancelled or terminated
 #    can be evicted again (no waiting count left behind);
+#  - ten tenants in use fill the hash: a new tenant with a limit fails
+#    closed (53300), one without runs and counts under NULL;
 #  - track_stats = off: counters stop, the limit still applies;
 #  - caps: statement_timeout cancels a longer statement (even with
 #    PGOPTIONS -c statement_timeout=0), and PGOPTIONS -c work_mem=1GB gives
@@ -45,7 +47,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 
-tap_plan 72
+tap_plan 77
 
 node_init main "tenant_iso.stats_max_tenants = 10" "tenant_iso.stats_period = 86400"
 node_start main
@@ -279,6 +281,14 @@ is "$(q "SELECT state FROM pg_stat_activity WHERE application_name = 'h3'")" act
 	"... while the first statement still runs"
 q "SELECT tenant_iso.set_tenant_limits('ta', max_active_statements => 1)" >/dev/null
 cancel_app h3
+# removing ta's limits (all NULL deletes its row) also admits a waiter
+holder h3b
+bg w3b adm_ta "SELECT 'admitted'"
+waits_admission w3b >/dev/null
+q "SELECT tenant_iso.set_tenant_limits('ta')" >/dev/null
+like "$(bg_wait w3b)" "admitted" "removing ta's limits (set_tenant_limits('ta')) admits a waiting statement at once"
+q "SELECT tenant_iso.set_tenant_limits('ta', max_active_statements => 1)" >/dev/null
+cancel_app h3b
 
 # ---------------------------------------------------------------- terminate
 holder h4
@@ -406,6 +416,29 @@ is "$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant IN ('tv', 'tw
 } | "${PSQL[@]}" -U postgres -v ON_ERROR_STOP=1 -f -
 is "$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant IN ('tv', 'tw')")" 0 \
 	"after their waiters were cancelled or terminated, tv and tw (idle) are evicted by 15 newer tenants"
+
+# ---------------------------------------------------------------- hash full: fail closed
+# Ten tenants held by live idle sessions fill the hash (stats_max_tenants =
+# 10): nothing can be evicted.  A new tenant with a limit then fails closed
+# (53300 "cannot track another tenant"); one without limits runs, counted
+# under the NULL row.
+rm -f "$CLUSTER_BASE"/full_*
+FULL=()
+for i in $(seq -w 1 10); do
+	printf "SELECT tenant_iso.set_tenant('t%s') \\\\g /dev/null\nSELECT 1 \\\\g /dev/null\n\\\\! touch '%s'; sleep 4\n" \
+		"$i" "$CLUSTER_BASE/full_$i" | "${PSQL[@]}" -U postgres -f - >/dev/null 2>&1 &
+	FULL+=($!)
+done
+for ((i = 0; i < 200; i++)); do [ "$(ls "$CLUSTER_BASE"/full_* 2>/dev/null | wc -l)" -eq 10 ] && break; sleep 0.05; done
+nullbefore=$(stat NULL statements)
+out=$(try adm_tv "SELECT 'tv ran'")
+is "$(state_of "$out")" 53300 "hash full of tenants in use: a statement of tv (max_active_statements 1) fails closed with 53300"
+like "$out" "cannot track another tenant" "... 'tenant_iso cannot track another tenant'"
+out=$(try adm_tb "SELECT 'tb ran'")
+is "$(state_of "$out")|$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant = 'tb'")" "00000|0" \
+	"... while tb (no limits) runs, with no row of its own"
+ok "$([ "$(stat NULL statements)" -gt "$nullbefore" ]; echo $?)" "... its statement counted under the NULL row"
+for p in "${FULL[@]}"; do wait "$p" || true; done
 
 # ---------------------------------------------------------------- kill -9
 # wait_up: the server accepts connections again after crash recovery
