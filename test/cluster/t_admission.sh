@@ -26,12 +26,18 @@
 #    still refused (the count did not go below zero either);
 #  - DO, EXPLAIN ANALYZE, COPY (query) TO and CREATE TABLE AS wait for
 #    admission like a SELECT (no way around the limit); SET and SHOW do not;
+#  - a parallel query of ta runs (its workers do not wait for slots); an
+#    open cursor holds no slot between FETCHes;
 #  - raising max_active_statements while a statement waits admits it, with
 #    no reload, while the first still runs;
 #  - rate: a burst loop of 60 statements runs at close to 20 per second;
 #    a statement whose token is due after admission_timeout fails at once
 #    with 53400; the LOG line comes once per tenant per period (and again in
 #    a new period);
+#  - a tenant whose rate or admission waiters were cancelled or terminated
+#    can be evicted again (no waiting count left behind);
+#  - ten tenants in use fill the hash: a new tenant with a limit fails
+#    closed (53300), one without runs and counts under NULL;
 #  - track_stats = off: counters stop, the limit still applies;
 #  - caps: statement_timeout cancels a longer statement (even with
 #    PGOPTIONS -c statement_timeout=0), and PGOPTIONS -c work_mem=1GB gives
@@ -41,7 +47,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/cluster.sh"
 
-tap_plan 63
+tap_plan 77
 
 node_init main "tenant_iso.stats_max_tenants = 10" "tenant_iso.stats_period = 86400"
 node_start main
@@ -53,7 +59,7 @@ DO \$\$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['ta', 'tb', 'tr', 'tx', 'tc'] LOOP
+	FOREACH t IN ARRAY ARRAY['ta', 'tb', 'tr', 'tx', 'tc', 'tv', 'tw'] LOOP
 		PERFORM tenant_iso.create_tenant(t);
 		EXECUTE format('CREATE ROLE %I LOGIN', 'adm_' || t);
 		PERFORM tenant_iso.add_member(('adm_' || t)::regrole, t);
@@ -67,6 +73,11 @@ SELECT tenant_iso.set_tenant_limits('ta', max_active_statements => 1) \\g /dev/n
 SELECT tenant_iso.set_tenant_limits('tr', max_statements_per_second => 20) \\g /dev/null
 SELECT tenant_iso.set_tenant_limits('tx', max_statements_per_second => 0.01) \\g /dev/null
 SELECT tenant_iso.set_tenant_limits('tc', statement_timeout => '300ms', work_mem => '4MB') \\g /dev/null
+SELECT tenant_iso.set_tenant_limits('tv', max_active_statements => 1) \\g /dev/null
+SELECT tenant_iso.set_tenant_limits('tw', max_statements_per_second => 0.2) \\g /dev/null
+CREATE TABLE public.pbig AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g;
+ANALYZE public.pbig;
+GRANT SELECT ON public.pbig TO adm_ta;
 "
 LOG=$(node_log main)
 PSQL=("$PGBIN/psql" -X -A -t -q -h 127.0.0.1 -p "$(node_port main)" -d app)
@@ -237,6 +248,26 @@ is "$(probe ta "SET work_mem = '1MB'")|$(probe ta "SHOW work_mem")" "free|free" 
 	"... but SET and SHOW never wait for a slot"
 cancel_app h9
 
+# ---------------------------------------------------------------- parallel query, cursors
+# ta's one slot is the leader's: its parallel workers do not wait for slots
+out=$(try adm_ta "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM public.pbig WHERE v LIKE '%ab%';
+SELECT count(*) FROM public.pbig WHERE v LIKE '%ab%'")
+like "$out" "Workers Launched: [1-9]" "a parallel query of ta (max_active_statements 1) launches its workers"
+is "$(grep -x '[0-9]*' <<<"$out" | tail -n 1)|$(state_of "$out")" \
+	"$(q "SELECT count(*) FROM public.pbig WHERE v LIKE '%ab%'")|00000" \
+	"... and runs to its result: the workers do not wait for admission"
+# an open cursor holds no slot between its FETCHes
+rm -f "$CLUSTER_BASE/cursor_open"
+printf "BEGIN;\nDECLARE c CURSOR FOR SELECT g FROM generate_series(1, 10) g;\nFETCH 1 FROM c;\n\\\\! touch '%s'; sleep 1\nFETCH 1 FROM c;\nCOMMIT;\n" \
+	"$CLUSTER_BASE/cursor_open" | "${PSQL[@]}" -U adm_ta -f - >"$CLUSTER_BASE/cursor.out" 2>&1 &
+CUR=$!
+for ((i = 0; i < 200; i++)); do [ -f "$CLUSTER_BASE/cursor_open" ] && break; sleep 0.05; done
+is "$(probe ta)" free "while a session of ta has an open cursor between FETCHes, another statement of ta is admitted at once"
+wait "$CUR" || true
+is "$(paste -sd' ' "$CLUSTER_BASE/cursor.out")" "1 2" "... and the cursor's next FETCH runs too"
+
 # ---------------------------------------------------------------- limits change live
 holder h3
 bg w3 adm_ta "SELECT 'admitted'"
@@ -250,6 +281,14 @@ is "$(q "SELECT state FROM pg_stat_activity WHERE application_name = 'h3'")" act
 	"... while the first statement still runs"
 q "SELECT tenant_iso.set_tenant_limits('ta', max_active_statements => 1)" >/dev/null
 cancel_app h3
+# removing ta's limits (all NULL deletes its row) also admits a waiter
+holder h3b
+bg w3b adm_ta "SELECT 'admitted'"
+waits_admission w3b >/dev/null
+q "SELECT tenant_iso.set_tenant_limits('ta')" >/dev/null
+like "$(bg_wait w3b)" "admitted" "removing ta's limits (set_tenant_limits('ta')) admits a waiting statement at once"
+q "SELECT tenant_iso.set_tenant_limits('ta', max_active_statements => 1)" >/dev/null
+cancel_app h3b
 
 # ---------------------------------------------------------------- terminate
 holder h4
@@ -304,11 +343,11 @@ like "$out" "statement rate limit of this tenant exceeded" "... 'statement rate 
 ok "$([ "$el" -lt 3000 ]; echo $?)" "... at once, without waiting ($el ms)"
 is "$(stat "'tx'" rejected)" 1 "tx: rejected 1"
 
-# a new period: the LOG line comes again (stats_period = 2, epoch-aligned)
-q "ALTER SYSTEM SET tenant_iso.stats_period = 2"
+# a new period: the LOG line comes again (stats_period = 3, epoch-aligned)
+q "ALTER SYSTEM SET tenant_iso.stats_period = 3"
 reload
 burst6() { for i in 1 2 3 4 5 6; do echo "SELECT $i \\g /dev/null"; done | "${PSQL[@]}" -U adm_tr -f -; }
-to_period_start() { sleep "$(awk -v ms="$(now_ms)" 'BEGIN { printf "%.3f", (2000 - ms % 2000) / 1000 + 0.2 }')"; }
+to_period_start() { sleep "$(awk -v ms="$(now_ms)" 'BEGIN { printf "%.3f", (3000 - ms % 3000) / 1000 + 0.2 }')"; }
 n0=$(grep -c 'tenant "tr" is held back' "$LOG")
 to_period_start
 burst6
@@ -318,7 +357,7 @@ to_period_start
 burst6
 n2=$(grep -c 'tenant "tr" is held back' "$LOG")
 is "$((n1 - n0)),$((n2 - n1))" "1,1" \
-	"stats_period = 2: one LOG line for tr in a period of two throttled bursts, one more in the next period"
+	"stats_period = 3: one LOG line for tr in a period of two throttled bursts, one more in the next period"
 q "ALTER SYSTEM SET tenant_iso.stats_period = 86400"
 reload
 
@@ -343,6 +382,63 @@ is "$(head -n 2 <<<"$out" | paste -sd' ')" "4MB 4MB" \
 	"... and work_mem in effect for its statements is the capped 4MB (SHOW, current_setting)"
 is "$(PGOPTIONS='-c work_mem=1GB' try adm_tc "SHOW work_mem" | head -n 1)" 4MB \
 	"... also for SHOW as the first statement"
+
+# ---------------------------------------------------------------- waiters gone: evictable
+# A tenant whose waiters were cancelled or terminated has no waiting
+# statement left, so its entry can be evicted again (a leaked "waiting"
+# count would pin it in the hash for good).
+rate_waits() {
+	wait_for "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'
+		AND wait_event_type = 'Extension' AND wait_event IN ('Extension', 'TenantIsoRateLimit')" 1
+}
+bg tw1 adm_tw "SELECT 'first'; SELECT 'second'"	# 0.2/s: the second waits ~5 s for its token
+is "$(rate_waits tw1)" 1 "tw (0.2 statements/s): the second statement waits for its token"
+q "SELECT pg_cancel_backend($(app_pid tw1))" >/dev/null
+is "$(state_of "$(bg_wait tw1)")" 57014 "... pg_cancel_backend of the rate waiter: 57014"
+bg tw2 adm_tw "SELECT 'third'"
+rate_waits tw2 >/dev/null
+q "SELECT pg_terminate_backend($(app_pid tw2))" >/dev/null
+like "$(bg_wait tw2)" "terminating connection" "... pg_terminate_backend of another rate waiter ends it"
+bg tv1 adm_tv "SELECT pg_sleep(60)"
+sleeps tv1 >/dev/null
+bg tv2 adm_tv "SELECT 'admitted'"
+waits_admission tv2 >/dev/null
+q "SELECT pg_terminate_backend($(app_pid tv2))" >/dev/null
+bg_wait tv2 >/dev/null
+cancel_app tv1
+is "$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant IN ('tv', 'tw') AND active_statements = 0")" 2 \
+	"tv and tw have their rows, with no statement running"
+{
+	for i in $(seq -w 1 15); do
+		echo "SELECT tenant_iso.set_tenant('t$i') \\g /dev/null"
+		echo "SELECT 1 \\g /dev/null"
+	done
+} | "${PSQL[@]}" -U postgres -v ON_ERROR_STOP=1 -f -
+is "$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant IN ('tv', 'tw')")" 0 \
+	"after their waiters were cancelled or terminated, tv and tw (idle) are evicted by 15 newer tenants"
+
+# ---------------------------------------------------------------- hash full: fail closed
+# Ten tenants held by live idle sessions fill the hash (stats_max_tenants =
+# 10): nothing can be evicted.  A new tenant with a limit then fails closed
+# (53300 "cannot track another tenant"); one without limits runs, counted
+# under the NULL row.
+rm -f "$CLUSTER_BASE"/full_*
+FULL=()
+for i in $(seq -w 1 10); do
+	printf "SELECT tenant_iso.set_tenant('t%s') \\\\g /dev/null\nSELECT 1 \\\\g /dev/null\n\\\\! touch '%s'; sleep 4\n" \
+		"$i" "$CLUSTER_BASE/full_$i" | "${PSQL[@]}" -U postgres -f - >/dev/null 2>&1 &
+	FULL+=($!)
+done
+for ((i = 0; i < 200; i++)); do [ "$(ls "$CLUSTER_BASE"/full_* 2>/dev/null | wc -l)" -eq 10 ] && break; sleep 0.05; done
+nullbefore=$(stat NULL statements)
+out=$(try adm_tv "SELECT 'tv ran'")
+is "$(state_of "$out")" 53300 "hash full of tenants in use: a statement of tv (max_active_statements 1) fails closed with 53300"
+like "$out" "cannot track another tenant" "... 'tenant_iso cannot track another tenant'"
+out=$(try adm_tb "SELECT 'tb ran'")
+is "$(state_of "$out")|$(q "SELECT count(*) FROM tenant_iso.tenant_stats WHERE tenant = 'tb'")" "00000|0" \
+	"... while tb (no limits) runs, with no row of its own"
+ok "$([ "$(stat NULL statements)" -gt "$nullbefore" ]; echo $?)" "... its statement counted under the NULL row"
+for p in "${FULL[@]}"; do wait "$p" || true; done
 
 # ---------------------------------------------------------------- kill -9
 # wait_up: the server accepts connections again after crash recovery
