@@ -414,18 +414,27 @@ static const char *const cap_names[CAP_COUNT] = {
 };
 static GucIntCheckHook prev_cap_hook[CAP_COUNT];
 
+/*
+ * The limits that a check hook enforces now: those of the current context
+ * (context_limits), or NULL when there are none or they cannot be known
+ * here (our own lowering, a parallel worker, no transaction).
+ */
+static const TiLimits *
+hook_limits(void)
+{
+	if (applying || IsParallelWorker() || InitializingParallelWorker ||
+		!IsTransactionState() || !ti_extension_present())
+		return NULL;
+	return context_limits(ti_effective_tenant());
+}
+
 /* the limit on the setting, or false when there is none here */
 static bool
 cap_limit(CapKind kind, int *limit)
 {
-	const char *tenant;
-	const TiLimits *l;
+	const TiLimits *l = hook_limits();
 
-	if (applying || IsParallelWorker() || InitializingParallelWorker ||
-		!IsTransactionState() || !ti_extension_present())
-		return false;
-	tenant = ti_effective_tenant();
-	if ((l = context_limits(tenant)) == NULL)
+	if (l == NULL)
 		return false;
 	switch (kind)
 	{
@@ -512,14 +521,9 @@ static GucRealCheckHook prev_held_real;
 static bool
 tenant_has_limits(void)
 {
-	const char *tenant;
-	const TiLimits *l;
+	const TiLimits *l = hook_limits();
 
-	if (applying || IsParallelWorker() || InitializingParallelWorker ||
-		!IsTransactionState() || !ti_extension_present())
-		return false;
-	tenant = ti_effective_tenant();
-	if ((l = context_limits(tenant)) == NULL)
+	if (l == NULL)
 		return false;
 	return l->max_active > 0 || l->statement_timeout_ms > 0 || l->work_mem_kb > 0 ||
 		l->temp_file_limit_kb >= 0 || l->rate > 0;
