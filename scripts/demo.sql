@@ -401,7 +401,7 @@ SELECT current_setting('port') AS demo_port \gset
 \setenv PGHOST 127.0.0.1
 \setenv PGPORT :demo_port
 \setenv PGDATABASE :demo_db
-\setenv DEMO_ACME_REPORTS 'for i in 1 2 3 4; do PGAPPNAME=demo_noisy "${TI_DEMO_BIN:+$TI_DEMO_BIN/}psql" -X -q -U acme_app -c "SELECT sum(a * b) FROM generate_series(1, 8000) a, generate_series(1, 1000) b" >/dev/null 2>&1 & done'
+\setenv DEMO_ACME_REPORTS 'for i in 1 2 3 4; do PGAPPNAME=demo_noisy "${TI_DEMO_BIN:+$TI_DEMO_BIN/}psql" -X -q -U acme_app -c "SELECT sum(a * b) FROM generate_series(1, 20000) a, generate_series(1, 1000) b" >/dev/null 2>&1 & done'
 \setenv DEMO_GLOBEX_SELECTS 'echo "SELECT item FROM orders WHERE id = 1;" | "${TI_DEMO_BIN:+$TI_DEMO_BIN/}pgbench" -n -M prepared -T 2 -c 1 -f - -U globex_app 2>&1 | awk ''/^latency average/ { lat = $4 } /^tps/ { tps = int($3) } END { if (lat == "") print "   (pgbench did not run)"; else print "   globex, 1 client for 2 s: " lat " ms per point select, " tps " per second" }'''
 CREATE FUNCTION pg_temp.wait_for_reports(running int, waiting int DEFAULT 0) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -432,12 +432,13 @@ SELECT tenant_iso.reset_tenant_stats() \g /dev/null
 \! sh -c "$DEMO_GLOBEX_SELECTS"
 \echo '-- tenant_stats before (superuser, outside any tenant context):'
 SELECT * FROM pg_temp.neighbours;
-\echo '-- acme starts four heavy reports at once, with no limit; globex runs again meanwhile,'
-\echo '-- and tenant_stats shows acme with four statements active:'
+\echo '-- acme starts four heavy reports at once, with no limit: tenant_stats shows acme'
+\echo '-- with four statements active, and globex runs again meanwhile:'
 \! sh -c "$DEMO_ACME_REPORTS"
 SELECT pg_temp.wait_for_reports(4) \g /dev/null
-\! sh -c "$DEMO_GLOBEX_SELECTS"
+SELECT pg_sleep(0.3) \g /dev/null
 SELECT * FROM pg_temp.neighbours;
+\! sh -c "$DEMO_GLOBEX_SELECTS"
 SELECT pg_temp.wait_for_reports(0) \g /dev/null
 \echo '-- the administrator holds acme to one statement at a time:'
 SELECT tenant_iso.set_tenant_limits('acme', max_active_statements => 1) \g /dev/null
