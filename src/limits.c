@@ -309,11 +309,8 @@ ti_assign_default_limits(const char *newval, void *extra)
 static bool applying = false;
 
 static void
-set_local(const char *name, int value, const char *unit)
+set_local_text(const char *name, const char *buf)
 {
-	char		buf[32];
-
-	snprintf(buf, sizeof(buf), "%d%s", value, unit);
 	applying = true;
 	PG_TRY();
 	{
@@ -326,6 +323,17 @@ set_local(const char *name, int value, const char *unit)
 	}
 	PG_END_TRY();
 }
+
+static void
+set_local(const char *name, int value, const char *unit)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d%s", value, unit);
+	set_local_text(name, buf);
+}
+
+static void lower_held_settings(void);
 
 static int
 stricter(int a, int b, int none)
@@ -380,6 +388,9 @@ ti_limits_apply(const char *tenant, bool top)
 	if (IsParallelWorker() || !IsTransactionState() ||
 		(l = context_limits(tenant)) == NULL)
 		return;
+	if (l->max_active > 0 || l->statement_timeout_ms > 0 || l->work_mem_kb > 0 ||
+		l->temp_file_limit_kb >= 0 || l->rate > 0)
+		lower_held_settings();
 	if (l->work_mem_kb > 0 && work_mem > l->work_mem_kb)
 		set_local("work_mem", l->work_mem_kb, "kB");
 	if (l->temp_file_limit_kb >= 0 &&
@@ -527,6 +538,42 @@ tenant_has_limits(void)
 		return false;
 	return l->max_active > 0 || l->statement_timeout_ms > 0 || l->work_mem_kb > 0 ||
 		l->temp_file_limit_kb >= 0 || l->rate > 0;
+}
+
+/*
+ * In a context with limits, the held settings go back to the session's
+ * reset value when the session raised them (before it entered the context),
+ * with the effect of SET LOCAL.
+ */
+static void
+lower_held_settings(void)
+{
+	char		buf[64];
+
+	for (int i = 0; i < HELD_COUNT; i++)
+	{
+		struct config_generic *g = held_gucs[i];
+
+		if (g == NULL)
+			continue;
+		if (g->vartype == PGC_REAL)
+		{
+			struct config_real *r = (struct config_real *) g;
+
+			if (*r->variable <= r->reset_val)
+				continue;
+			snprintf(buf, sizeof(buf), "%.17g", r->reset_val);
+		}
+		else
+		{
+			struct config_int *n = (struct config_int *) g;
+
+			if (*n->variable <= n->reset_val)
+				continue;
+			snprintf(buf, sizeof(buf), "%d", n->reset_val);
+		}
+		set_local_text(held_names[i], buf);
+	}
 }
 
 static bool

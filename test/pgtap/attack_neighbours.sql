@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(132);
+SELECT plan(134);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -392,6 +392,21 @@ SELECT tenant_iso.set_tenant('an_a') \g /dev/null
 SELECT is(current_setting('work_mem') || ' ' || current_setting('statement_timeout'), '1MB 2s',
 	'a pool that raised work_mem and statement_timeout before set_tenant(an_a) is capped in an_a');
 SELECT tenant_iso.reset_tenant() \g /dev/null
+SET hash_mem_multiplier = 1000;
+SET max_parallel_workers_per_gather = 64;
+SET maintenance_work_mem = '2GB';
+SELECT tenant_iso.set_tenant('an_a') \g /dev/null
+SELECT is(current_setting('hash_mem_multiplier') || ' ' || current_setting('max_parallel_workers_per_gather')
+		  || ' ' || (current_setting('maintenance_work_mem') <> '2GB')::text,
+		  reset_val_hm || ' ' || reset_val_pw || ' true',
+	'a pool that raised hash_mem_multiplier, parallel workers and maintenance_work_mem before set_tenant(an_a) is back at the reset values in an_a')
+  FROM (SELECT (SELECT reset_val FROM pg_settings WHERE name = 'hash_mem_multiplier') AS reset_val_hm,
+			   (SELECT reset_val FROM pg_settings WHERE name = 'max_parallel_workers_per_gather') AS reset_val_pw) r;
+SELECT tenant_iso.reset_tenant() \g /dev/null
+SELECT is(current_setting('hash_mem_multiplier'), '1000', 'out of the context the pool''s own hash_mem_multiplier again');
+RESET hash_mem_multiplier;
+RESET max_parallel_workers_per_gather;
+RESET maintenance_work_mem;
 SELECT set_config('work_mem', '1GB', false), tenant_iso.set_tenant('an_a') \g /dev/null
 SELECT is(current_setting('work_mem'), '1MB', 'a raise in the very statement that entered an_a is capped from the next statement');
 SELECT clock_timestamp() AS an_t0 \gset
