@@ -71,6 +71,9 @@
 #define Anum_token_revocations_tenant_id 1
 #define Anum_token_revocations_revoked_before 2
 
+/* tenant_iso.tenants: limits.c lists it for tenant_limits */
+#define Anum_tenants_tenant_id_col 1
+
 /* tenant_iso.limits: limits.c caches it */
 #define Anum_limits_tenant_id 1
 #define Anum_limits_max_active_statements 2
@@ -78,6 +81,7 @@
 #define Anum_limits_work_mem 4
 #define Anum_limits_temp_file_limit 5
 #define Anum_limits_max_statements_per_second 6
+#define Anum_limits_updated_at 7
 
 /* registry.c: the OID of one of the tables above, InvalidOid if absent */
 extern Oid	ti_ext_relid(const char *relname);

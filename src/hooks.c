@@ -144,7 +144,7 @@ ti_ExecutorRun(TI_EXECUTOR_RUN_PARAMS)
 
 	ti_cursors_executor_run(queryDesc);
 	/* may wait for admission */
-	ti_stats_run_begin(queryDesc, true, &stats);
+	ti_stats_run_begin(queryDesc, exec_nested == 0, true, &stats);
 	exec_nested++;
 	PG_TRY();
 	{
@@ -166,7 +166,7 @@ ti_ExecutorFinish(QueryDesc *queryDesc)
 {
 	void	   *stats;
 
-	ti_stats_run_begin(queryDesc, false, &stats);
+	ti_stats_run_begin(queryDesc, exec_nested == 0, false, &stats);
 	exec_nested++;
 	PG_TRY();
 	{

@@ -76,6 +76,7 @@ typedef struct LimitsEntry
 {
 	char		tenant[NAMEDATALEN];
 	TiLimits	l;
+	TimestampTz updated_at;
 } LimitsEntry;
 
 #define UNSET (-2)
@@ -139,6 +140,8 @@ load_row(HeapTuple tup, TupleDesc desc, LimitsEntry *e)
 	d = heap_getattr(tup, Anum_limits_max_statements_per_second, desc, &isnull);
 	if (!isnull)
 		e->l.rate = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+	d = heap_getattr(tup, Anum_limits_updated_at, desc, &isnull);
+	e->updated_at = isnull ? 0 : DatumGetTimestampTz(d);
 }
 
 static void
@@ -800,4 +803,110 @@ ti_set_config_capped(PG_FUNCTION_ARGS)
 														   NULL, false));
 	}
 	return result;
+}
+
+/* ---------------------------------------------------------------------
+ * The view tenant_limits
+ * --------------------------------------------------------------------- */
+
+static Datum
+interval_ms(int ms)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = (int64) ms * 1000;
+	return IntervalPGetDatum(iv);
+}
+
+static Datum
+memory_or_none(int kb)
+{
+	return kb < 0 ? CStringGetTextDatum("-1") : PointerGetDatum(memory_text(kb));
+}
+
+/*
+ * One row per registered tenant the caller may see (in a tenant context
+ * only its own; outside, with pg_read_all_stats), filtered here rather than
+ * in a view's qual, so that no plan shows how many rows it passed over.
+ * A value is the tenant's own when it set one, else the default; NULL when
+ * neither limits it.
+ */
+PG_FUNCTION_INFO_V1(ti_tenant_limits_rows);
+Datum
+ti_tenant_limits_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	const TiLimits *d = default_limits;
+	Oid			tenants_oid;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!ti_extension_present() || !OidIsValid(tenants_oid = ti_ext_relid("tenants")))
+		return (Datum) 0;
+	ensure_loaded();
+	rel = table_open(tenants_oid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		id = heap_getattr(tup, Anum_tenants_tenant_id_col, RelationGetDescr(rel), &isnull);
+		char	   *tenant;
+		LimitsEntry *e = NULL;
+		TiLimits	own;
+		Datum		values[8];
+		bool		nulls[8];
+
+		if (isnull)
+			continue;
+		tenant = TextDatumGetCString(id);
+		if (strlen(tenant) >= NAMEDATALEN || !ti_stats_may_see(tenant))
+			continue;
+		if (limits_hash != NULL)
+			e = hash_search(limits_hash, tenant, HASH_FIND, NULL);
+		own = e ? e->l : (TiLimits) {UNSET, UNSET, UNSET, UNSET, NAN};
+		memset(nulls, true, sizeof(nulls));
+		values[0] = CStringGetTextDatum(tenant);
+		nulls[0] = false;
+		if (own.max_active != UNSET || d->max_active > 0)
+		{
+			values[1] = Int32GetDatum(own.max_active != UNSET ? own.max_active : d->max_active);
+			nulls[1] = false;
+		}
+		if (own.statement_timeout_ms != UNSET || d->statement_timeout_ms > 0)
+		{
+			values[2] = interval_ms(own.statement_timeout_ms != UNSET ?
+									own.statement_timeout_ms : d->statement_timeout_ms);
+			nulls[2] = false;
+		}
+		if (own.work_mem_kb != UNSET || d->work_mem_kb > 0)
+		{
+			values[3] = memory_or_none(own.work_mem_kb != UNSET ? own.work_mem_kb : d->work_mem_kb);
+			nulls[3] = false;
+		}
+		if (own.temp_file_limit_kb != UNSET || d->temp_file_limit_kb >= 0)
+		{
+			values[4] = memory_or_none(own.temp_file_limit_kb != UNSET ?
+									   own.temp_file_limit_kb : d->temp_file_limit_kb);
+			nulls[4] = false;
+		}
+		if (!isnan(own.rate) || d->rate > 0)
+		{
+			values[5] = DirectFunctionCall1(float8_numeric,
+											Float8GetDatum(!isnan(own.rate) ? own.rate : d->rate));
+			nulls[5] = false;
+		}
+		values[6] = BoolGetDatum(e != NULL);
+		nulls[6] = false;
+		if (e != NULL && e->updated_at != 0)
+		{
+			values[7] = TimestampTzGetDatum(e->updated_at);
+			nulls[7] = false;
+		}
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return (Datum) 0;
 }

@@ -96,7 +96,7 @@ extern bool ti_track_queries;
 extern int	ti_stats_queries_per_tenant;
 extern void ti_stats_init(void);
 extern void ti_stats_executor_start(QueryDesc *queryDesc, bool top);
-extern void ti_stats_run_begin(QueryDesc *queryDesc, bool top, void **state);
+extern void ti_stats_run_begin(QueryDesc *queryDesc, bool top, bool is_run, void **state);
 extern void ti_stats_run_end(QueryDesc *queryDesc, void *state);
 extern void ti_stats_executor_end(QueryDesc *queryDesc, bool top);
 extern void *ti_stats_utility_begin(bool admit);

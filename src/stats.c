@@ -521,13 +521,47 @@ find_rec(QueryDesc *qd)
  * Executor and utility hooks (called from hooks.c)
  * --------------------------------------------------------------------- */
 
-void
-ti_stats_executor_start(QueryDesc *queryDesc, bool top)
+/*
+ * A top-level statement starts: attach this backend to its tenant, lower
+ * the caps, take a rate-limit token (may wait or raise 53400) and record it.
+ */
+static StmtRec *
+start_statement(QueryDesc *queryDesc)
 {
 	TiTenantStats *e;
 	const char *tenant;
-	const TiLimits *l;
+	StmtRec    *rec;
 
+	e = attach_current();
+	tenant = entry_tenant(e);
+	ti_limits_apply(tenant, true);	/* NULL: the caps of a conflict, if one */
+	if (tenant != NULL)
+	{
+		const TiLimits *l = ti_limits_for(tenant);
+
+		if (l->rate > 0)
+			ti_rate_wait(e, tenant, l->rate);
+	}
+	if (nrecs == maxrecs)
+	{
+		int			n = maxrecs ? maxrecs * 2 : 8;
+
+		recs = recs ? repalloc(recs, n * sizeof(StmtRec))
+			: MemoryContextAlloc(TopMemoryContext, n * sizeof(StmtRec));
+		maxrecs = n;
+	}
+	pin(e);
+	rec = &recs[nrecs++];
+	rec->qd = queryDesc;
+	rec->e = e;
+	memset(&rec->acc, 0, sizeof(TiCounters));
+	rec->subxid = GetCurrentSubTransactionId();
+	return rec;
+}
+
+void
+ti_stats_executor_start(QueryDesc *queryDesc, bool top)
+{
 	if (!active_here())
 		return;
 	if (!top)
@@ -541,29 +575,7 @@ ti_stats_executor_start(QueryDesc *queryDesc, bool top)
 			ti_limits_apply(ti_effective_tenant(), false);
 		return;
 	}
-	e = attach_current();
-	tenant = entry_tenant(e);
-	ti_limits_apply(tenant, true);	/* NULL: the caps of a conflict, if one */
-	if (tenant != NULL)
-	{
-		l = ti_limits_for(tenant);
-		if (l->rate > 0)
-			ti_rate_wait(e, tenant, l->rate);
-	}
-	if (nrecs == maxrecs)
-	{
-		int			n = maxrecs ? maxrecs * 2 : 8;
-
-		recs = recs ? repalloc(recs, n * sizeof(StmtRec))
-			: MemoryContextAlloc(TopMemoryContext, n * sizeof(StmtRec));
-		maxrecs = n;
-	}
-	pin(e);
-	recs[nrecs].qd = queryDesc;
-	recs[nrecs].e = e;
-	memset(&recs[nrecs].acc, 0, sizeof(TiCounters));
-	recs[nrecs].subxid = GetCurrentSubTransactionId();
-	nrecs++;
+	(void) start_statement(queryDesc);
 }
 
 static void
@@ -606,43 +618,57 @@ measure_end(RunState *st, TiCounters *d)
 }
 
 /*
- * The start of ExecutorRun (admit = true) or ExecutorFinish.  Only the
- * outermost run of a top-level statement is measured and admitted; *state
- * is non-NULL for it, and must be passed to ti_stats_run_end even on error.
+ * The start of ExecutorRun (is_run) or ExecutorFinish; top when no
+ * executor run or counted utility encloses it.  Only the outermost run of a
+ * top-level statement is measured and admitted; *state is non-NULL for it,
+ * and must be passed to ti_stats_run_end even on error.
  */
 void
-ti_stats_run_begin(QueryDesc *queryDesc, bool admit, void **state)
+ti_stats_run_begin(QueryDesc *queryDesc, bool top, bool is_run, void **state)
 {
 	StmtRec    *rec;
 	RunState   *st = &run_state;
+	const char *tenant;
+	const TiLimits *l;
 
 	*state = NULL;
 	/* ExecutorFinish of a plain SELECT has nothing to do: not measured */
-	if (!admit && queryDesc->operation == CMD_SELECT &&
+	if (!is_run && queryDesc->operation == CMD_SELECT &&
 		!queryDesc->plannedstmt->hasModifyingCTE)
 		return;
-	if (in_run || !active_here() || (rec = find_rec(queryDesc)) == NULL)
+	if (in_run || !active_here())
 		return;
+	if ((rec = find_rec(queryDesc)) == NULL)
+	{
+		/*
+		 * A portal that nested code opened (a PL/pgSQL cursor) and a
+		 * top-level FETCH runs: from now on it is a top-level statement.
+		 */
+		if (!top || !IsTransactionState())
+			return;
+		rec = start_statement(queryDesc);
+	}
 	st->e = rec->e;
 	st->rec = rec;
 	st->admitted = false;
 	st->measured = false;
-	st->is_run = admit;
-	if (admit)
-	{
-		const char *tenant = entry_tenant(rec->e);
-		const TiLimits *l = tenant ? ti_limits_for(tenant) : NULL;
+	st->is_run = is_run;
 
-		if (l != NULL && l->max_active > 0)
-			ti_admission_wait(rec->e, tenant);	/* raises, or takes a slot */
-		else
-		{
-			SpinLockAcquire(&rec->e->mutex);
-			rec->e->active++;
-			SpinLockRelease(&rec->e->mutex);
-		}
-		st->admitted = true;
+	/*
+	 * Both the run and ExecutorFinish (AFTER triggers, and what they run)
+	 * hold a slot while they work.
+	 */
+	tenant = entry_tenant(rec->e);
+	l = tenant ? ti_limits_for(tenant) : NULL;
+	if (l != NULL && l->max_active > 0)
+		ti_admission_wait(rec->e, tenant);	/* raises, or takes a slot */
+	else
+	{
+		SpinLockAcquire(&rec->e->mutex);
+		rec->e->active++;
+		SpinLockRelease(&rec->e->mutex);
 	}
+	st->admitted = true;
 	in_run = true;
 	measure_begin(st);
 	*state = st;

@@ -89,7 +89,7 @@ EXCEPTION
 END
 $f$;
 
-SELECT plan(134);
+SELECT plan(138);
 
 -- ---------------------------------------------------------------------
 -- Setup
@@ -129,6 +129,27 @@ SELECT 1 \g /dev/null
 SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats WHERE tenant IN (''an_a'', ''an_b'') OR tenant IS NULL'),
 	'<null> an_a an_b', 'control: the superuser sees the rows of an_a, an_b and the NULL row');
 
+-- the plan nodes of a query (plain EXPLAIN, allowed in a tenant context):
+-- a view whose plan scans the configuration tables behind a filter would
+-- count other tenants' rows under EXPLAIN ANALYZE wherever that is allowed
+-- (in a database with no protected table)
+CREATE FUNCTION h.plan_nodes(q text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+	line text;
+	nodes text[] := '{}';
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		IF line !~ '^\s*(Filter|Output|Index Cond|Hash Cond|Join Filter):' THEN
+			nodes := nodes || regexp_replace(line, '^[\s>-]*', '');
+		ELSE
+			nodes := nodes || ('(' || regexp_replace(line, '^\s*([A-Za-z ]+):.*$', '\1') || ')');
+		END IF;
+	END LOOP;
+	RETURN array_to_string(nodes, ' / ');
+END
+$f$;
+GRANT EXECUTE ON FUNCTION h.plan_nodes(text) TO PUBLIC;
+
 -- =====================================================================
 -- 1. Who sees which rows
 -- =====================================================================
@@ -136,6 +157,10 @@ SET ROLE an_ma;
 SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_stats'), 'an_a', 'member of an_a: tenant_stats shows an_a only');
 SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_query_stats'), 'an_a', 'member of an_a: tenant_query_stats shows an_a only');
 SELECT is(h.seen('SELECT tenant FROM tenant_iso.tenant_limits'), 'an_a', 'member of an_a: tenant_limits shows an_a only');
+SELECT is(h.plan_nodes('SELECT * FROM tenant_iso.tenant_limits'), 'Function Scan on _tenant_limits',
+	'member of an_a: the plan of tenant_limits is one function scan: no table scan or filter whose row counts EXPLAIN ANALYZE could show');
+SELECT is(h.plan_nodes('SELECT * FROM tenant_iso.tenant_stats'), 'Function Scan on _tenant_stats',
+	'member of an_a: the plan of tenant_stats is one function scan');
 SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_stats()'), 'an_a', 'member of an_a: _tenant_stats() directly: an_a only');
 SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_query_stats()'), 'an_a', 'member of an_a: _tenant_query_stats() directly: an_a only');
 SELECT is(h.seen('SELECT tenant FROM tenant_iso._tenant_query_stats_text()'), 'an_a', 'member of an_a: _tenant_query_stats_text() directly: an_a only');
@@ -724,6 +749,42 @@ SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
 SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
 	'a CALL of an_b running 2.5 s holds the slot too: our SELECT fails with 53300');
+
+SELECT dblink_send_query('an_q', 'BEGIN; DO $x$ DECLARE c refcursor := ''an_hc''; BEGIN OPEN c FOR SELECT pg_sleep(2.5); END $x$; FETCH ALL FROM an_hc; COMMIT') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
+SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
+SET ROLE an_mb;
+\set ON_ERROR_STOP 0
+\echo '# the next statement may fail on purpose (admission)'
+SELECT 1 \g /dev/null
+\set an_state :SQLSTATE
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
+	'a top-level FETCH from a cursor that a DO block opened holds the slot too: our SELECT fails with 53300');
+
+SELECT dblink_send_query('an_q', 'CREATE TEMP TABLE an_trg (x int); CREATE FUNCTION pg_temp.an_tf() RETURNS trigger LANGUAGE plpgsql AS $x$ BEGIN PERFORM pg_sleep(2.5); RETURN NULL; END $x$; CREATE TRIGGER an_tt AFTER INSERT ON an_trg FOR EACH ROW EXECUTE FUNCTION pg_temp.an_tf(); INSERT INTO an_trg VALUES (1)') \g /dev/null
+SELECT pg_sleep(0.7) \g /dev/null
+SELECT h.val('SELECT active_statements FROM tenant_iso.tenant_stats WHERE tenant = ''an_b''') AS an_act \gset
+SET ROLE an_mb;
+\set ON_ERROR_STOP 0
+\echo '# the next statement may fail on purpose (admission)'
+SELECT 1 \g /dev/null
+\set an_state :SQLSTATE
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT * FROM dblink_get_result('an_q') AS x(v text) \g /dev/null
+SELECT is(:'an_act' || ' ' || :'an_state', '1 53300',
+	'an AFTER trigger running 2.5 s (ExecutorFinish) holds the slot too: our SELECT fails with 53300');
 
 SELECT dblink_disconnect('an_q') \g /dev/null
 RESET tenant_iso.admission_timeout;

@@ -116,7 +116,7 @@ CREATE FUNCTION h.st_zero() RETURNS text LANGUAGE sql SET statement_timeout = 0 
 	SELECT current_setting('statement_timeout')
 $f$;
 
-SELECT plan(172);
+SELECT plan(173);
 
 -- ---------------------------------------------------------------------
 -- Setup: three tenants, a pool (switcher), a member of ne_a, a table
@@ -404,6 +404,8 @@ SELECT is(h.run('SELECT tenant_iso.set_tenant_limits(''ne_a'', max_active_statem
 	'max_active_statements -1: 22023');
 SELECT is(h.run('SELECT tenant_iso.set_tenant_limits(''ne_a'', statement_timeout => ''-1 s'')'), 'ERROR 22023',
 	'a negative statement_timeout: 22023');
+SELECT is(h.run('SELECT tenant_iso.set_tenant_limits(''ne_a'', statement_timeout => ''0.5 ms'')'), 'ERROR 22023',
+	'a statement_timeout of 0.5 ms (which would round to no limit): 22023');
 SELECT is(h.run('SELECT tenant_iso.set_tenant_limits(''ne_a'', statement_timeout => ''2147483648 ms'')'), 'ERROR 22023',
 	'a statement_timeout above 2147483647 ms: 22023');
 SELECT is(h.run('SELECT tenant_iso.set_tenant_limits(''ne_a'', statement_timeout => ''1 month'')'), 'ERROR 22023',
