@@ -186,7 +186,7 @@ ti_ExecutorFinish(QueryDesc *queryDesc)
 static void
 ti_ExecutorEnd(QueryDesc *queryDesc)
 {
-	ti_stats_executor_end(queryDesc, exec_nested == 0);
+	ti_stats_executor_end(queryDesc);
 	ti_cursors_executor_end(queryDesc);
 	if (prev_executor_end)
 		prev_executor_end(queryDesc);

@@ -98,7 +98,7 @@ extern void ti_stats_init(void);
 extern void ti_stats_executor_start(QueryDesc *queryDesc, bool top);
 extern void ti_stats_run_begin(QueryDesc *queryDesc, bool top, bool is_run, void **state);
 extern void ti_stats_run_end(QueryDesc *queryDesc, void *state);
-extern void ti_stats_executor_end(QueryDesc *queryDesc, bool top);
+extern void ti_stats_executor_end(QueryDesc *queryDesc);
 extern void *ti_stats_utility_begin(bool admit);
 extern void ti_stats_utility_end(void *state, bool ok);
 extern int64 ti_stats_period_of(TimestampTz now);

@@ -449,6 +449,19 @@ statement_tenant(void)
  */
 static void ensure_backend(void);
 
+/* This backend is in no tenant's context any more: give back its session pin. */
+static void
+detach_session(void)
+{
+	if (session_entry == NULL)
+		return;
+	SpinLockAcquire(&session_entry->mutex);
+	session_entry->sessions--;
+	session_entry->pins--;
+	SpinLockRelease(&session_entry->mutex);
+	session_entry = NULL;
+}
+
 static TiTenantStats *
 attach_current(void)
 {
@@ -470,13 +483,7 @@ attach_current(void)
 	SpinLockAcquire(&e->mutex);
 	e->sessions++;
 	SpinLockRelease(&e->mutex);
-	if (session_entry != NULL)
-	{
-		SpinLockAcquire(&session_entry->mutex);
-		session_entry->sessions--;
-		session_entry->pins--;
-		SpinLockRelease(&session_entry->mutex);
-	}
+	detach_session();
 	session_entry = e;
 	if (full && tenant != NULL)
 	{
@@ -741,7 +748,7 @@ track_query(TiTenantStats *e, uint64 queryid, int64 rows, double ms)
 }
 
 void
-ti_stats_executor_end(QueryDesc *queryDesc, bool top)
+ti_stats_executor_end(QueryDesc *queryDesc)
 {
 	StmtRec    *rec;
 
@@ -832,14 +839,8 @@ stats_xact_callback(XactEvent event, void *arg)
 			 * transaction: this idle backend is in no tenant's context
 			 * until its next statement says which.
 			 */
-			if (session_entry != NULL && ti_context_local_changed_in_xact())
-			{
-				SpinLockAcquire(&session_entry->mutex);
-				session_entry->sessions--;
-				session_entry->pins--;
-				SpinLockRelease(&session_entry->mutex);
-				session_entry = NULL;
-			}
+			if (ti_context_local_changed_in_xact())
+				detach_session();
 			/* statements that failed: their work counts, they do not */
 			while (nrecs > 0)
 			{
@@ -888,14 +889,7 @@ stats_backend_exit(int code, Datum arg)
 	while (nrecs > 0)
 		unpin(recs[--nrecs].e);
 	ti_admission_exit();
-	if (session_entry != NULL)
-	{
-		SpinLockAcquire(&session_entry->mutex);
-		session_entry->sessions--;
-		session_entry->pins--;
-		SpinLockRelease(&session_entry->mutex);
-		session_entry = NULL;
-	}
+	detach_session();
 }
 
 static bool exit_registered = false;
