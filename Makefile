@@ -33,7 +33,8 @@ OBJS = \
 	src/stats.o \
 	src/admission.o \
 	src/limits.o \
-	src/peer.o
+	src/peer.o \
+	src/monitor.o
 
 # SQL scripts.  Released install scripts (tenant_iso--0.1.0.sql, checked in)
 # are never edited.  Every change to the SQL surface goes into two places:

@@ -838,28 +838,21 @@ tenant_entry(HTAB *h, const char *tenant)
 	return e;
 }
 
+/*
+ * Add the stored digests of one tracked table (all tenants, or one) into
+ * tenants, read with a direct heap scan under the active snapshot.
+ */
 static void
-verify_one(Tuplestorestate *ts, TupleDesc tupdesc, Oid relid, const char *relname,
-		   const char *only_tenant, List **runs)
+stored_into(HTAB *tenants, const char *relname, const char *only_tenant)
 {
-	HTAB	   *live = ti_live_digests(relid, only_tenant ? list_make1((char *) only_tenant) : NIL,
-										   TI_STORED_BUCKETS);
-	HTAB	   *tenants = new_tenant_hash();
-	HASH_SEQ_STATUS seq;
-	BucketEntry *b;
-	TenantDigest *t;
 	Relation	drel = table_open(ext_table("digests"), AccessShareLock);
 	TableScanDesc scan = table_beginscan(drel, GetActiveSnapshot(), 0, NULL);
+	TupleDesc	dd = RelationGetDescr(drel);
 	HeapTuple	tup;
-
-	hash_seq_init(&seq, live);
-	while ((b = hash_seq_search(&seq)) != NULL)
-		ti_lthash_merge(&tenant_entry(tenants, b->key.tenant)->live, &b->digest, 1);
 
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
-		TupleDesc	dd = RelationGetDescr(drel);
 		char	   *r = TextDatumGetCString(heap_getattr(tup, Anum_digests_relname, dd, &isnull));
 		char	   *tn;
 		bytea	   *lanes;
@@ -877,6 +870,23 @@ verify_one(Tuplestorestate *ts, TupleDesc tupdesc, Oid relid, const char *relnam
 	}
 	table_endscan(scan);
 	table_close(drel, AccessShareLock);
+}
+
+static void
+verify_one(Tuplestorestate *ts, TupleDesc tupdesc, Oid relid, const char *relname,
+		   const char *only_tenant, List **runs)
+{
+	HTAB	   *live = ti_live_digests(relid, only_tenant ? list_make1((char *) only_tenant) : NIL,
+										   TI_STORED_BUCKETS);
+	HTAB	   *tenants = new_tenant_hash();
+	HASH_SEQ_STATUS seq;
+	BucketEntry *b;
+	TenantDigest *t;
+
+	hash_seq_init(&seq, live);
+	while ((b = hash_seq_search(&seq)) != NULL)
+		ti_lthash_merge(&tenant_entry(tenants, b->key.tenant)->live, &b->digest, 1);
+	stored_into(tenants, relname, only_tenant);
 
 	hash_seq_init(&seq, tenants);
 	while ((t = hash_seq_search(&seq)) != NULL)
@@ -1251,4 +1261,113 @@ ti_bucket_rows(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Stored digests per tenant, and a tenant's digests rebuilt (the monitor)
+ * --------------------------------------------------------------------- */
+
+/*
+ * _stored_digests(relname text, tenants text[]): "rows:fingerprint" of the
+ * stored digests of each tenant of a tracked table (the "expected" column
+ * of verify()), without reading its rows.  What the integrity monitor
+ * compares between copies: kilobytes, never rows.
+ */
+PG_FUNCTION_INFO_V1(ti_stored_digests);
+Datum
+ti_stored_digests(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid = relid_from_name(PG_GETARG_TEXT_PP(0));
+	char	   *relname = ti_qualified_name(relid);
+	List	   *tenants = PG_ARGISNULL(1) ? NIL : text_array_list(PG_GETARG_ARRAYTYPE_P(1));
+	HTAB	   *h = new_tenant_hash();
+	HASH_SEQ_STATUS seq;
+	TenantDigest *t;
+
+	InitMaterializedSRF(fcinfo, 0);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	stored_into(h, relname, list_length(tenants) == 1 ? linitial(tenants) : NULL);
+	PopActiveSnapshot();
+	hash_seq_init(&seq, h);
+	while ((t = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		char		fp[33];
+
+		if (tenants != NIL && !tenant_wanted(tenants, t->tenant))
+			continue;
+		if (t->stored.rows == 0)
+		{
+			ti_lthash	zero;
+
+			memset(&zero, 0, sizeof(zero));
+			if (ti_lthash_equal(&t->stored, &zero))
+				continue;		/* a tenant whose rows all went away */
+		}
+		ti_lthash_fingerprint(&t->stored, fp);
+		values[0] = CStringGetTextDatum(t->tenant);
+		values[1] = CStringGetTextDatum(psprintf("%lld:%s", (long long) t->stored.rows, fp));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * _rebuild_tenant_digests(rel regclass, tenant text): replace one tenant's
+ * stored digests of a tracked table with ones computed from its rows.  The
+ * monitor calls it only after a repair whose rows it has checked against a
+ * healthy copy's digests; superuser only.
+ */
+PG_FUNCTION_INFO_V1(ti_rebuild_tenant_digests);
+Datum
+ti_rebuild_tenant_digests(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *relname;
+	HTAB	   *hash;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	int			nest;
+	int			enc;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may rebuild a tenant's digests")));
+	if (!is_tracked(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not tracked", get_rel_name(relid))));
+	relname = ti_qualified_name(relid);
+	nest = ti_pin_search_path();
+	SPI_connect();
+	values[0] = CStringGetTextDatum(relname);
+	values[1] = CStringGetTextDatum(tenant);
+	if (SPI_execute_with_args("DELETE FROM tenant_iso.digests WHERE relname OPERATOR(pg_catalog.=) $1 "
+							  "AND tenant_id OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not clear digests");
+	SPI_finish();
+	ti_unpin_search_path(nest);
+	CommandCounterIncrement();
+	hash = new_bucket_hash();
+	enc = ti_pin_encoding();
+	PG_TRY();
+	{
+		PushCopiedSnapshot(GetActiveSnapshot());
+		UpdateActiveSnapshotCommandId();
+		scan_into(hash, relid, relid, list_make1(tenant), TI_STORED_BUCKETS, 1, GetActiveSnapshot(),
+				  tracked_format(relid));
+		PopActiveSnapshot();
+	}
+	PG_FINALLY();
+	{
+		ti_unpin_encoding(enc);
+	}
+	PG_END_TRY();
+	write_deltas(relname, hash);
+	PG_RETURN_INT64((int64) hash_get_num_entries(hash));
 }

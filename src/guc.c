@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "libpq-fe.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -49,10 +50,48 @@ char	   *ti_history_retention = NULL;
 char	   *ti_history_purge_interval = NULL;
 char	   *ti_history_purge_databases = NULL;
 
+/* monitor.c, peer.c */
+char	   *ti_monitor_databases = NULL;
+int			ti_verify_interval = 300;
+int			ti_max_auto_repair_rows = 1000;
+char	   *ti_peer_password_command = NULL;
+char	   *ti_monitor_conninfo = NULL;
+
 /* validate() */
 char	   *ti_tenant_columns = NULL;
 char	   *ti_key_max_age = NULL;
 char	   *ti_verify_max_age = NULL;
+
+/*
+ * A connection string setting may not hold a password (it would be sent to
+ * peers and shown by SHOW); use a passfile or peer_password_command.
+ */
+bool
+ti_check_no_password(char **newval, void **extra, GucSource source)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	char	   *err = NULL;
+	bool		ok = true;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	opts = PQconninfoParse(*newval, &err);
+	if (opts == NULL)
+	{
+		if (err)
+			PQfreemem(err);
+		GUC_check_errdetail("The connection string is malformed.");
+		return false;
+	}
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+			ok = false;
+	PQconninfoFree(opts);
+	if (!ok)
+		GUC_check_errdetail("A password may not be given here; use a passfile or tenant_iso.peer_password_command.");
+	return ok;
+}
 
 /*
  * An interval's length in microseconds (a month counts 30 days), without
@@ -202,6 +241,48 @@ ti_guc_init(void)
 							   PGC_POSTMASTER,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	/* the integrity monitor (monitor.c, 85_monitor.sql) and its peers (peer.c) */
+	DefineCustomStringVariable("tenant_iso.monitor_databases",
+							   "Databases (comma-separated) in which the integrity monitor runs.",
+							   "One background worker per database, started with the server, also on a hot standby.",
+							   &ti_monitor_databases,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("tenant_iso.verify_interval",
+							"Time between two runs of the integrity monitor.",
+							NULL,
+							&ti_verify_interval,
+							300, 1, INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("tenant_iso.max_auto_repair_rows",
+							"Most rows the integrity monitor repairs per tenant and table in one run.",
+							"A larger divergence is quarantined for an operator.",
+							&ti_max_auto_repair_rows,
+							1000, 0, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.peer_password_command",
+							   "Shell command that prints the password for a peer connection (%h %p %u %d: its host, port, user, database).",
+							   "Used for superusers' peer connections whose connection string has no password.",
+							   &ti_peer_password_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("tenant_iso.monitor_conninfo",
+							   "Connection string by which the peers reach this node (without a password).",
+							   "Empty: this server's loopback address, port and database.",
+							   &ti_monitor_conninfo,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   ti_check_no_password, NULL, NULL);
 
 	/* noisy neighbours: statistics (stats.c) */
 	DefineCustomBoolVariable("tenant_iso.track_stats",

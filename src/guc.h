@@ -41,6 +41,14 @@ extern char *ti_history_purge_databases;
 extern bool ti_check_interval_setting(char **newval, void **extra, GucSource source);
 extern bool ti_parse_interval_usecs(const char *text, int64 *usecs);
 
+/* monitor.c and peer.c: the integrity monitor and its peer connections */
+extern char *ti_monitor_databases;
+extern int	ti_verify_interval;
+extern int	ti_max_auto_repair_rows;
+extern char *ti_peer_password_command;
+extern char *ti_monitor_conninfo;
+extern bool ti_check_no_password(char **newval, void **extra, GucSource source);
+
 /*
  * validate(): read by the SQL functions through current_setting(); C
  * never reads them.

@@ -553,35 +553,7 @@ ti_history_purge_main(Datum arg)
 void
 ti_history_init(void)
 {
-	char	   *list;
-	List	   *names;
-	ListCell   *lc;
-
-	if (ti_history_purge_databases == NULL || ti_history_purge_databases[0] == '\0')
-		return;
-	list = pstrdup(ti_history_purge_databases);
-	if (!SplitIdentifierString(list, ',', &names))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid list syntax in tenant_iso.history_purge_databases")));
-	foreach(lc, names)
-	{
-		BackgroundWorker w;
-		const char *db = lfirst(lc);
-
-		if (strlen(db) >= BGW_EXTRALEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("database name in tenant_iso.history_purge_databases is too long")));
-		memset(&w, 0, sizeof(w));
-		w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		w.bgw_restart_time = 10;
-		snprintf(w.bgw_library_name, BGW_MAXLEN, "tenant_iso");
-		snprintf(w.bgw_function_name, BGW_MAXLEN, "ti_history_purge_main");
-		snprintf(w.bgw_name, BGW_MAXLEN, "tenant_iso history purge %s", db);
-		snprintf(w.bgw_type, BGW_MAXLEN, "tenant_iso history purge");
-		strlcpy(w.bgw_extra, db, BGW_EXTRALEN);
-		RegisterBackgroundWorker(&w);
-	}
+	ti_register_db_workers(ti_history_purge_databases, "tenant_iso.history_purge_databases",
+						   "ti_history_purge_main", "tenant_iso history purge",
+						   BgWorkerStart_RecoveryFinished);
 }

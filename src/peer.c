@@ -52,6 +52,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/wait_event.h"
 #include "fmgr.h"
@@ -67,9 +68,109 @@
 
 #include "digest.h"
 #include "elevated.h"
+#include "guc.h"
 #include "tenant_iso.h"
 
 static int64 peer_bytes = 0;
+/* bytes sent and received since the backend started (the monitor's figure) */
+int64		ti_peer_bytes_total = 0;
+
+pg_noreturn static void refuse_connect(const char *detail);
+
+/* Notices of the peer (verify() raises some) never reach this log. */
+static void
+ignore_notice(void *arg, const char *message)
+{
+}
+
+/* A shell-quoted copy of s, for the password command's placeholders. */
+static char *
+shell_quote(const char *s)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoChar(&q, '\'');
+	for (; *s; s++)
+	{
+		if (*s == '\'')
+			appendStringInfoString(&q, "'\\''");
+		else
+			appendStringInfoChar(&q, *s);
+	}
+	appendStringInfoChar(&q, '\'');
+	return q.data;
+}
+
+/*
+ * tenant_iso.peer_password_command, with %h %p %u %d replaced by the peer's
+ * host, port, user and database (shell-quoted): the first line it prints is
+ * the password.  Only for a superuser's connection (the command runs as the
+ * server's system user, and its answer would otherwise be lent to the
+ * caller).  Nothing it prints is ever reported.
+ */
+static char *
+password_from_command(const char *host, const char *port, const char *user, const char *dbname)
+{
+	StringInfoData cmd;
+	const char *c;
+	FILE	   *fh;
+	char		buf[1024];
+	char	   *pw = NULL;
+	int			rc;
+
+	initStringInfo(&cmd);
+	for (c = ti_peer_password_command; *c; c++)
+	{
+		const char *v = NULL;
+
+		if (c[0] == '%' && c[1] != '\0')
+		{
+			switch (c[1])
+			{
+				case 'h':
+					v = host ? host : "";
+					break;
+				case 'p':
+					v = port ? port : "";
+					break;
+				case 'u':
+					v = user ? user : "";
+					break;
+				case 'd':
+					v = dbname ? dbname : "";
+					break;
+				case '%':
+					appendStringInfoChar(&cmd, '%');
+					c++;
+					continue;
+			}
+			if (v)
+			{
+				appendStringInfoString(&cmd, shell_quote(v));
+				c++;
+				continue;
+			}
+		}
+		appendStringInfoChar(&cmd, *c);
+	}
+	fh = OpenPipeStream(cmd.data, "r");
+	if (fh == NULL)
+		refuse_connect("tenant_iso.peer_password_command could not be run.");
+	if (fgets(buf, sizeof(buf), fh) != NULL)
+	{
+		size_t		len = strcspn(buf, "\r\n");
+
+		buf[len] = '\0';
+		if (len > 0)
+			pw = MemoryContextStrdup(TopTransactionContext, buf);
+	}
+	explicit_bzero(buf, sizeof(buf));
+	rc = ClosePipeStream(fh);
+	if (rc != 0 || pw == NULL)
+		refuse_connect("tenant_iso.peer_password_command failed or printed no password.");
+	return pw;
+}
 
 typedef struct PeerRow
 {
@@ -166,7 +267,10 @@ peer_connect(const char *conninfo)
 				has_options = false;
 	const char *sslmode = NULL,
 			   *host = NULL,
-			   *hostaddr = NULL;
+			   *hostaddr = NULL,
+			   *port = NULL,
+			   *user = NULL,
+			   *dbname = NULL;
 	PGconn	   *conn;
 	PostgresPollingStatusType st;
 
@@ -180,8 +284,8 @@ peer_connect(const char *conninfo)
 	}
 	for (o = opts; o->keyword; o++)
 		n++;
-	keys = palloc0(sizeof(char *) * (n + 6));
-	vals = palloc0(sizeof(char *) * (n + 6));
+	keys = palloc0(sizeof(char *) * (n + 7));
+	vals = palloc0(sizeof(char *) * (n + 7));
 	n = 0;
 	peer_password = NULL;
 	for (o = opts; o->keyword; o++)
@@ -202,6 +306,12 @@ peer_connect(const char *conninfo)
 			host = pstrdup(v);
 		else if (strcmp(o->keyword, "hostaddr") == 0)
 			hostaddr = pstrdup(v);
+		else if (strcmp(o->keyword, "port") == 0)
+			port = pstrdup(v);
+		else if (strcmp(o->keyword, "user") == 0)
+			user = pstrdup(v);
+		else if (strcmp(o->keyword, "dbname") == 0)
+			dbname = pstrdup(v);
 		if (strcmp(o->keyword, "options") == 0)
 		{
 			/* the peer resolves names in pg_catalog only, whatever else is asked */
@@ -219,6 +329,12 @@ peer_connect(const char *conninfo)
 		keys[n] = "connect_timeout", vals[n++] = "10";
 	if (!has_appname)
 		keys[n] = "application_name", vals[n++] = "tenant_iso peer";
+	if (peer_password == NULL && superuser() &&
+		ti_peer_password_command != NULL && ti_peer_password_command[0] != '\0')
+	{
+		peer_password = password_from_command(host ? host : hostaddr, port, user, dbname);
+		keys[n] = "password", vals[n++] = peer_password;
+	}
 	if (!has_sslmode)
 		keys[n] = "sslmode", vals[n++] = "verify-full";
 	else if (strcmp(sslmode, "verify-full") != 0 && !local_only(host, hostaddr))
@@ -266,6 +382,7 @@ peer_connect(const char *conninfo)
 				clean = scrub(msg, peer_password);
 			refuse_connect(clean);
 		}
+		PQsetNoticeProcessor(conn, ignore_notice, NULL);
 		if (!superuser() && !PQconnectionUsedPassword(conn))
 			ereport(ERROR,
 					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
@@ -399,8 +516,13 @@ peer_failed(PGconn *conn, PGresult *res)
 static void
 peer_send(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
+	int			i;
+
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		peer_failed(conn, NULL);
+	ti_peer_bytes_total += strlen(sql);
+	for (i = 0; i < nparams; i++)
+		ti_peer_bytes_total += params[i] ? strlen(params[i]) : 0;
 }
 
 /*
@@ -435,7 +557,10 @@ peer_wait(PGconn *conn, ExecStatusType want)
 		peer_failed(conn, res);
 	for (i = 0; i < PQntuples(res); i++)
 		for (c = 0; c < PQnfields(res); c++)
+		{
 			peer_bytes += PQgetlength(res, i, c);
+			ti_peer_bytes_total += PQgetlength(res, i, c);
+		}
 	return res;
 }
 
@@ -1079,4 +1204,179 @@ Datum
 ti_peer_bytes(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT64(peer_bytes);
+}
+
+/* ---------------------------------------------------------------------
+ * The integrity monitor's calls to its peers (monitor.c, 85_monitor.sql)
+ * --------------------------------------------------------------------- */
+
+static void
+monitor_only(void)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may run the integrity monitor's peer calls")));
+}
+
+/*
+ * _peer_query(conninfo text, sql text, params text[]) RETURNS SETOF text[]:
+ * one statement of the monitor's own (schema-qualified) SQL on a peer, in a
+ * REPEATABLE READ READ ONLY transaction there; each row comes back as an
+ * array of its columns' text.  Superuser only: the SQL is the caller's.
+ */
+PG_FUNCTION_INFO_V1(ti_peer_query);
+Datum
+ti_peer_query(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *peer;
+	char	   *sql;
+	const char **volatile pv = NULL;
+	int			np = 0;
+	PGconn	   *conn;
+	PGresult   *volatile res = NULL;
+
+	monitor_only();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("peer and query must not be null")));
+	peer = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(2))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &np);
+		pv = palloc0(sizeof(char *) * (np + 1));
+		for (i = 0; i < np; i++)
+			pv[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	}
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	conn = peer_connect(peer);
+	PG_TRY();
+	{
+		int			i,
+					c;
+
+		peer_begin(conn);
+		res = peer_exec(conn, sql, np, pv);
+		for (i = 0; i < PQntuples(res); i++)
+		{
+			int			nf = PQnfields(res);
+			Datum	   *d = palloc(sizeof(Datum) * (nf > 0 ? nf : 1));
+			bool	   *dn = palloc(sizeof(bool) * (nf > 0 ? nf : 1));
+			int			dims[1] = {nf};
+			int			lbs[1] = {1};
+			Datum		values[1];
+			bool		nulls[1] = {false};
+
+			for (c = 0; c < nf; c++)
+			{
+				dn[c] = PQgetisnull(res, i, c);
+				d[c] = dn[c] ? (Datum) 0 : CStringGetTextDatum(PQgetvalue(res, i, c));
+			}
+			values[0] = PointerGetDatum(construct_md_array(d, dn, 1, dims, lbs, TEXTOID, -1, false,
+														   TYPALIGN_INT));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	PG_FINALLY();
+	{
+		if (res)
+			PQclear(res);
+		peer_close(conn);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/*
+ * _repair_peer(conninfo text, relname text, source text, tenant text,
+ *				expected text, rebuild boolean) RETURNS bigint
+ *
+ * Make one tenant's rows on a writable peer (a subscriber) equal to those of
+ * source (a conninfo as the peer reaches it) with repair_from_peer() run
+ * there, in one transaction that commits only if, afterwards, the peer's
+ * verify() passes for the tenant and its stored digest is expected (NULL:
+ * the tenant has no rows).  With rebuild, the tenant's stored digests on the
+ * peer are first rebuilt from the repaired rows (a peer whose rows, not
+ * digests, were corrupt).  Returns the number of rows repaired; a repair
+ * that does not verify is rolled back there and raises XX001.
+ */
+PG_FUNCTION_INFO_V1(ti_repair_peer);
+Datum
+ti_repair_peer(PG_FUNCTION_ARGS)
+{
+	char	   *peer;
+	const char *pv[3];
+	char	   *expected;
+	bool		rebuild;
+	PGconn	   *conn;
+	volatile int64 n = 0;
+	volatile bool verified = false;
+
+	monitor_only();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("peer, table, source and tenant must not be null")));
+	peer = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pv[0] = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	pv[1] = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	pv[2] = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	expected = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	rebuild = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+
+	conn = peer_connect(peer);
+	PG_TRY();
+	{
+		PGresult   *res;
+
+		peer_send(conn, "BEGIN", 0, NULL);
+		PQclear(peer_wait(conn, PGRES_COMMAND_OK));
+		res = peer_exec(conn, "SELECT pg_catalog.count(*) FROM tenant_iso.repair_from_peer("
+						"$1::pg_catalog.regclass, $2, $3, false)", 3, pv);
+		n = PQntuples(res) == 1 ? pg_strtoint64(PQgetvalue(res, 0, 0)) : 0;
+		PQclear(res);
+		if (rebuild)
+			PQclear(peer_exec(conn, "SELECT tenant_iso._rebuild_tenant_digests($1::pg_catalog.regclass, $3) "
+							  "WHERE $2::pg_catalog.text IS NOT NULL", 3, pv));
+		res = peer_exec(conn, "SELECT v.ok::pg_catalog.text, v.expected FROM tenant_iso.verify("
+						"$1::pg_catalog.regclass, $3) v WHERE $2::pg_catalog.text IS NOT NULL", 3, pv);
+		if (PQntuples(res) == 0)
+			verified = (expected == NULL || strncmp(expected, "0:", 2) == 0);
+		else if (PQntuples(res) == 1)
+			verified = strcmp(PQgetvalue(res, 0, 0), "true") == 0 &&
+				expected != NULL && strcmp(PQgetvalue(res, 0, 1), expected) == 0;
+		PQclear(res);
+		peer_send(conn, verified ? "COMMIT" : "ROLLBACK", 0, NULL);
+		PQclear(peer_wait(conn, PGRES_COMMAND_OK));
+	}
+	PG_FINALLY();
+	{
+		peer_close(conn);
+	}
+	PG_END_TRY();
+	if (!verified)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the repair of tenant \"%s\" in %s on the peer did not verify", pv[2], pv[0]),
+				 errdetail("It was rolled back there; nothing was kept."),
+				 errhidestmt(true)));
+	PG_RETURN_INT64(n);
+}
+
+PG_FUNCTION_INFO_V1(ti_peer_bytes_total_fn);
+Datum
+ti_peer_bytes_total_fn(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(ti_peer_bytes_total);
 }

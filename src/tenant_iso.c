@@ -42,6 +42,7 @@ _PG_init(void)
 	ti_isolation_init();
 	ti_keys_init();
 	ti_history_init();
+	ti_monitor_init();
 	ti_stats_init();
 	ti_limits_init();
 

@@ -21,6 +21,16 @@ extern void ti_context_init(void);
 extern void ti_isolation_init(void);
 extern void ti_keys_init(void);
 extern void ti_history_init(void);
+extern void ti_monitor_init(void);
+
+/* monitor.c: one background worker per database of a list setting */
+#include "postmaster/bgworker.h"
+extern void ti_register_db_workers(const char *list_setting, const char *setting_name,
+								   const char *function, const char *type,
+								   BgWorkerStartTime start);
+
+/* peer.c: bytes sent to and received from peers by this backend */
+extern int64 ti_peer_bytes_total;
 
 /* masterkey.c */
 extern void ti_derive_key(const char *purpose, uint8 *out);

@@ -113,6 +113,7 @@ BEGIN
 			UNION ALL SELECT * FROM tenant_iso._v_leaky_settings()
 			UNION ALL SELECT * FROM tenant_iso._v_crypto_posture()
 			UNION ALL SELECT * FROM tenant_iso._v_integrity_posture()
+			UNION ALL SELECT * FROM tenant_iso._v_subscriber_digests()
 			UNION ALL SELECT * FROM tenant_iso._v_temp_for_switchers()
 			UNION ALL SELECT * FROM tenant_iso._v_public_writable_schemas()
 			UNION ALL SELECT * FROM tenant_iso._v_switcher_large_objects()) f
