@@ -18,7 +18,6 @@
  */
 #include "postgres.h"
 
-#include "libpq-fe.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -61,37 +60,6 @@ char	   *ti_monitor_conninfo = NULL;
 char	   *ti_tenant_columns = NULL;
 char	   *ti_key_max_age = NULL;
 char	   *ti_verify_max_age = NULL;
-
-/*
- * A connection string setting may not hold a password (it would be sent to
- * peers and shown by SHOW); use a passfile or peer_password_command.
- */
-bool
-ti_check_no_password(char **newval, void **extra, GucSource source)
-{
-	PQconninfoOption *opts;
-	PQconninfoOption *o;
-	char	   *err = NULL;
-	bool		ok = true;
-
-	if (*newval == NULL || (*newval)[0] == '\0')
-		return true;
-	opts = PQconninfoParse(*newval, &err);
-	if (opts == NULL)
-	{
-		if (err)
-			PQfreemem(err);
-		GUC_check_errdetail("The connection string is malformed.");
-		return false;
-	}
-	for (o = opts; o->keyword; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
-			ok = false;
-	PQconninfoFree(opts);
-	if (!ok)
-		GUC_check_errdetail("A password may not be given here; use a passfile or tenant_iso.peer_password_command.");
-	return ok;
-}
 
 /*
  * An interval's length in microseconds (a month counts 30 days), without
@@ -282,7 +250,7 @@ ti_guc_init(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
-							   ti_check_no_password, NULL, NULL);
+							   NULL, NULL, NULL);
 
 	/* noisy neighbours: statistics (stats.c) */
 	DefineCustomBoolVariable("tenant_iso.track_stats",

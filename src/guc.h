@@ -47,7 +47,6 @@ extern int	ti_verify_interval;
 extern int	ti_max_auto_repair_rows;
 extern char *ti_peer_password_command;
 extern char *ti_monitor_conninfo;
-extern bool ti_check_no_password(char **newval, void **extra, GucSource source);
 
 /*
  * validate(): read by the SQL functions through current_setting(); C

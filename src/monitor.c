@@ -54,6 +54,7 @@
 #include "tenant_iso.h"
 
 PGDLLEXPORT void ti_monitor_main(Datum arg);
+extern Datum ti_conninfo_has_password(PG_FUNCTION_ARGS);
 
 /*
  * Register one worker per database of a comma-separated list setting
@@ -451,7 +452,16 @@ Datum
 ti_monitor_conninfo_fn(PG_FUNCTION_ARGS)
 {
 	if (ti_monitor_conninfo != NULL && ti_monitor_conninfo[0] != '\0')
+	{
+		/* it is sent to peers: never with a password (and never echoed) */
+		if (DatumGetBool(DirectFunctionCall1(ti_conninfo_has_password,
+											 CStringGetTextDatum(ti_monitor_conninfo))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tenant_iso.monitor_conninfo may not hold a password"),
+					 errhint("Give the peers a passfile, or set tenant_iso.peer_password_command on them.")));
 		PG_RETURN_TEXT_P(cstring_to_text(ti_monitor_conninfo));
+	}
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("host=127.0.0.1 port=%d dbname=%s user=%s sslmode=disable",
 											  PostPortNumber,
 											  conninfo_quote(get_database_name(MyDatabaseId)),
