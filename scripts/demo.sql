@@ -323,12 +323,17 @@ SELECT rel, tenant_id, rows, ok FROM tenant_iso.verify() ORDER BY 2;
 \echo '-- diff_peer() against the primary locates the rows (only differing buckets are fetched):'
 SELECT * FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'))
  ORDER BY 1, 2;
+\echo '-- the repair runs under session_replication_role = replica too: the rows changed behind'
+\echo '-- the triggers'' back, and the stored digests, which are right, must stay as they are:'
+SET session_replication_role = replica;
 SELECT * FROM tenant_iso.repair_from_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'),
                                           dry_run => false)
  ORDER BY 1, 2;
-\echo '-- after the repair:'
+RESET session_replication_role;
+\echo '-- after the repair, no difference, and the replica''s rows match its digests again:'
 SELECT count(*) AS differences
   FROM tenant_iso.diff_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'));
+SELECT rel, tenant_id, rows, ok FROM tenant_iso.verify() ORDER BY 2;
 \c :demo_db
 
 \echo
@@ -460,7 +465,60 @@ DROP VIEW pg_temp.neighbours;
 DROP FUNCTION pg_temp.wait_for_reports(int, int);
 
 \echo
-\echo '== 15. Architecture validation: the database audits its own posture'
+\echo '== 15. Self-healing integrity: a corrupted row heals itself, with no operator'
+-- scripts/quickstart runs the server with tenant_iso.monitor_databases =
+-- 'demo_replica' and tenant_iso.verify_interval = 5s: the integrity monitor
+-- watches demo_replica (the copy of section 12), with this database as its peer.
+\c demo_replica
+SELECT tenant_iso.add_peer('primary', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'), 'primary') \g /dev/null
+CREATE FUNCTION pg_temp.wait_for_state(want text, t text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..900 LOOP
+		IF EXISTS (SELECT 1 FROM tenant_iso.integrity_status WHERE state = want AND (t IS NULL OR tenant_id = t))
+		   AND NOT EXISTS (SELECT 1 FROM tenant_iso.integrity_status WHERE t IS NULL AND state <> want) THEN
+			RETURN;
+		END IF;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+	RAISE EXCEPTION 'the integrity monitor did not report % within 90 s', want
+		USING HINT = 'Is tenant_iso.monitor_databases = ''demo_replica'' set (scripts/quickstart sets it, then restarts the server)?';
+END $$;
+\echo '-- this copy is not replicated: it is brought up to date with the primary first'
+\echo '-- (sections 13 and 14 changed orders there), as replication would:'
+SELECT count(*) AS rows_brought_up_to_date
+  FROM tenant_iso.repair_from_peer('orders', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable', :'demo_port', :'demo_db'),
+                                   dry_run => false);
+\echo '-- cases the monitor quarantined meanwhile, if any (no peer yet, or two copies that differed:'
+\echo '-- that was the demo), are closed:'
+SELECT kind, tenant_id, detail FROM tenant_iso.integrity_events WHERE kind = 'quarantined' ORDER BY event_id;
+SELECT tenant_iso.acknowledge(e.event_id, 'repaired by hand with repair_from_peer() (demo section 12)')
+  FROM tenant_iso.integrity_events e
+ WHERE e.kind = 'quarantined'
+   AND NOT EXISTS (SELECT 1 FROM tenant_iso.integrity_events a WHERE a.ref = e.event_id AND a.kind = 'acknowledged') \g /dev/null
+SELECT pg_temp.wait_for_state('ok');
+\echo '-- integrity_status, as the monitor''s worker last saw it (every 5 s):'
+SELECT rel, tenant_id, peer, state, rows_repaired FROM tenant_iso.integrity_status ORDER BY 2;
+\echo '-- a disk fault changes an acme row here: the row changes, its stored digests do not'
+\echo '-- (played by a write with the triggers off):'
+SET session_replication_role = replica;
+UPDATE orders SET item = 'bit-flipped' WHERE (tenant_id, id) = (SELECT tenant_id, id FROM orders WHERE tenant_id = 'acme' ORDER BY id LIMIT 1);
+RESET session_replication_role;
+SELECT clock_timestamp() AS corrupted_at \gset
+SELECT tenant_id, id, item FROM orders WHERE item = 'bit-flipped';
+\echo '-- ... nobody does anything; the monitor notices within one interval, finds that the'
+\echo '-- primary has the same stored digest and verifies, repairs the row, checks it:'
+SELECT pg_temp.wait_for_state('repaired', 'acme');
+SELECT round(extract(epoch FROM clock_timestamp() - :'corrupted_at'::timestamptz)) AS healed_after_seconds;
+SELECT rel, tenant_id, peer, state, rows_repaired, detail FROM tenant_iso.integrity_status ORDER BY 2;
+SELECT kind, tenant_id, peer, detail FROM tenant_iso.integrity_events WHERE at > :'corrupted_at' ORDER BY event_id;
+SELECT count(*) AS rows_still_corrupt FROM orders WHERE item = 'bit-flipped';
+SELECT rel, tenant_id, ok FROM tenant_iso.verify() ORDER BY 2;
+DROP FUNCTION pg_temp.wait_for_state(text, text);
+\c :demo_db
+
+\echo
+\echo '== 16. Architecture validation: the database audits its own posture'
 \pset footer on
 SELECT severity, check_id, object FROM tenant_iso.validate();
 SELECT tenant_iso.baseline_save('demo') \g /dev/null

@@ -269,15 +269,18 @@ static long
 next_run_in(void)
 {
 	int			nest;
+	bool		isnull0;
 	long		ms = (long) ti_verify_interval * 1000L;
 
 	if (RecoveryInProgress())
 		return ms;
 	nest = begin_pinned("tenant_iso: integrity monitor");
-	if (SPI_execute("SELECT (pg_catalog.extract(epoch FROM pg_catalog.max(r.finished_at) "
+	if (SPI_execute("SELECT pg_catalog.to_regclass('tenant_iso.monitor_runs') IS NOT NULL",
+					true, 0) == SPI_OK_SELECT && SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull0)) &&
+		SPI_execute("SELECT (pg_catalog.date_part('epoch', pg_catalog.max(r.finished_at) "
 					"OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) "
-					"OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 FROM tenant_iso.monitor_runs r "
-					"WHERE pg_catalog.to_regclass('tenant_iso.monitor_runs') IS NOT NULL",
+					"OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 FROM tenant_iso.monitor_runs r",
 					true, 0) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
