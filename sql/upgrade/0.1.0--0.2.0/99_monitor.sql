@@ -345,6 +345,48 @@ COMMENT ON FUNCTION tenant_iso._repair_here(regclass, text, text, text, text, bo
 	'Internal: the monitor''s checked repair of one tenant''s rows here from a peer';
 
 /*
+ * Repair one tenant's rows on a subscriber from this node (source: how it
+ * reaches us), through its own connection: at most max_rows rows, kept
+ * there only if it then verifies with our stored digest (_repair_peer).
+ * rebuild: its rows, not its digests, were corrupt.  Records the event and
+ * the finding; returns the number of events written.
+ */
+CREATE FUNCTION tenant_iso._repair_subscriber(rel regclass, relname text, tenant text, peer text, ci text,
+											  source text, expected text, rebuild boolean, max_rows bigint,
+											  evidence text, what text)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	keys text[];
+	n bigint;
+	id bigint;
+BEGIN
+	SELECT pg_catalog.array_agg(tenant_iso._key_hash(tenant, x[1]) ORDER BY x[1]) INTO keys
+	  FROM tenant_iso._peer_query(ci, 'SELECT d.key FROM tenant_iso.diff_peer($1::pg_catalog.regclass, $2, $3) d',
+								  ARRAY[relname, source, tenant]) x;
+	n := coalesce(pg_catalog.cardinality(keys), 0);
+	IF n OPERATOR(pg_catalog.>) max_rows THEN
+		RAISE EXCEPTION '% rows differ, more than tenant_iso.max_auto_repair_rows (%)', n, max_rows;
+	END IF;
+	n := tenant_iso._repair_peer(ci, relname, source, tenant, expected, rebuild);
+	PERFORM tenant_iso._monitor_event(relname, tenant, peer, 'repaired',
+		n OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) what OPERATOR(pg_catalog.||) ' repaired from this copy, then verified there', keys);
+	PERFORM tenant_iso._monitor_set(relname, tenant, peer, 'repaired', n OPERATOR(pg_catalog.||) ' row(s) repaired on the peer', NULL, n);
+	RETURN 1;
+EXCEPTION WHEN OTHERS THEN
+	id := tenant_iso._monitor_event(relname, tenant, peer, 'quarantined',
+		'the ' OPERATOR(pg_catalog.||) what OPERATOR(pg_catalog.||) ' were not repaired: ' OPERATOR(pg_catalog.||) SQLERRM);
+	PERFORM tenant_iso._monitor_set(relname, tenant, peer, 'quarantined', SQLERRM, evidence, 0, id);
+	RETURN 1;
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._repair_subscriber(regclass, text, text, text, text, text, text, boolean, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._repair_subscriber(regclass, text, text, text, text, text, text, boolean, bigint, text, text) IS
+	'Internal: the monitor''s checked repair of one tenant''s rows on a subscriber, through its own connection';
+
+/*
  * The decision rules for one tracked table (docs/design/monitor.md).
  * Returns the number of events written.
  */
@@ -581,25 +623,9 @@ BEGIN
 			IF (reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->) 'bad') OPERATOR(pg_catalog.?) t AND fq IS NOT DISTINCT FROM l THEN
 				-- the peer's rows are corrupt, its digests agree with ours
 				IF reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->>) 'role' OPERATOR(pg_catalog.=) 'subscriber' THEN
-					BEGIN
-						SELECT pg_catalog.array_agg(tenant_iso._key_hash(t, x[1]) ORDER BY x[1]) INTO keys
-						  FROM tenant_iso._peer_query(reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->>) 'ci',
-							'SELECT d.key FROM tenant_iso.diff_peer($1::pg_catalog.regclass, $2, $3) d', ARRAY[rname, self_ci, t]) x;
-						n := coalesce(pg_catalog.cardinality(keys), 0);
-						IF n OPERATOR(pg_catalog.>) max_rows THEN
-							RAISE EXCEPTION '% rows differ, more than tenant_iso.max_auto_repair_rows (%)', n, max_rows;
-						END IF;
-						n := tenant_iso._repair_peer(reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->>) 'ci', rname, self_ci, t, l, true);
-						PERFORM tenant_iso._monitor_event(rname, t, pn, 'repaired',
-							n OPERATOR(pg_catalog.||) ' corrupt row(s) of the subscriber repaired from this copy, then verified there', keys);
-						nev := nev OPERATOR(pg_catalog.+) 1;
-						PERFORM tenant_iso._monitor_set(rname, t, pn, 'repaired', n OPERATOR(pg_catalog.||) ' row(s) repaired on the peer', NULL, n);
-					EXCEPTION WHEN OTHERS THEN
-						id := tenant_iso._monitor_event(rname, t, pn, 'quarantined',
-							'the subscriber''s corrupt rows were not repaired: ' OPERATOR(pg_catalog.||) SQLERRM);
-						nev := nev OPERATOR(pg_catalog.+) 1;
-						PERFORM tenant_iso._monitor_set(rname, t, pn, 'quarantined', SQLERRM, ev, 0, id);
-					END;
+					nev := nev OPERATOR(pg_catalog.+) tenant_iso._repair_subscriber(rel, rname, t, pn,
+						reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->>) 'ci', self_ci, l, true, max_rows, ev,
+						'corrupt row(s) of the subscriber');
 				ELSE
 					id := tenant_iso._monitor_event(rname, t, pn, 'standby_corrupt',
 						'the peer''s rows do not match its stored digests; re-sync it with pg_rewind or a new base backup');
@@ -646,25 +672,9 @@ BEGIN
 					PERFORM tenant_iso._monitor_set(rname, t, pn, 'quarantined', 'odd copy cannot be written', ev, 0, id);
 					CONTINUE;
 				END IF;
-				BEGIN
-					SELECT pg_catalog.array_agg(tenant_iso._key_hash(t, x[1]) ORDER BY x[1]) INTO keys
-					  FROM tenant_iso._peer_query(reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->>) 'ci',
-						'SELECT d.key FROM tenant_iso.diff_peer($1::pg_catalog.regclass, $2, $3) d', ARRAY[rname, self_ci, t]) x;
-					n := coalesce(pg_catalog.cardinality(keys), 0);
-					IF n OPERATOR(pg_catalog.>) max_rows THEN
-						RAISE EXCEPTION '% rows differ, more than tenant_iso.max_auto_repair_rows (%)', n, max_rows;
-					END IF;
-					n := tenant_iso._repair_peer(reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->>) 'ci', rname, self_ci, t, l, false);
-					PERFORM tenant_iso._monitor_event(rname, t, pn, 'repaired',
-						n OPERATOR(pg_catalog.||) ' row(s) of the odd copy repaired from the majority, then verified there', keys);
-					nev := nev OPERATOR(pg_catalog.+) 1;
-					PERFORM tenant_iso._monitor_set(rname, t, pn, 'repaired', n OPERATOR(pg_catalog.||) ' row(s) repaired from the majority', NULL, n);
-				EXCEPTION WHEN OTHERS THEN
-					id := tenant_iso._monitor_event(rname, t, pn, 'quarantined',
-						'the odd copy was not repaired: ' OPERATOR(pg_catalog.||) SQLERRM);
-					nev := nev OPERATOR(pg_catalog.+) 1;
-					PERFORM tenant_iso._monitor_set(rname, t, pn, 'quarantined', SQLERRM, ev, 0, id);
-				END;
+				nev := nev OPERATOR(pg_catalog.+) tenant_iso._repair_subscriber(rel, rname, t, pn,
+					reach OPERATOR(pg_catalog.->) pn OPERATOR(pg_catalog.->>) 'ci', self_ci, l, false, max_rows, ev,
+					'row(s) of the odd copy');
 			ELSIF odd OPERATOR(pg_catalog.=) '' THEN
 				-- this copy is the odd one: repair it from a majority peer
 				src := NULL;
