@@ -58,6 +58,7 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "replication/logicalworker.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -399,6 +400,19 @@ tuplestore_into(HTAB *hash, Tuplestorestate *ts, Relation rel, RowHasher *h, int
 	ExecDropSingleTupleTableSlot(slot);
 }
 
+static void
+slot_into(HTAB *hash, TupleTableSlot *slot, RowHasher *h, int sign)
+{
+	char		tenant[NAMEDATALEN];
+	uint64		keyhash;
+	uint64		lanes[TI_LANES];
+
+	if (slot == NULL || TTS_EMPTY(slot))
+		return;
+	ti_hash_slot(h, slot, tenant, &keyhash, lanes);
+	accumulate(hash, tenant, (int32) (keyhash % TI_STORED_BUCKETS), lanes, sign);
+}
+
 /*
  * Hashers used by the digest trigger are cached per relation (with the
  * tracked table they report to), in their own memory context, and dropped
@@ -547,6 +561,54 @@ mark_stale(Oid root)
  * qualified name; argument 1: its OID at track() time is not used (names
  * travel between nodes, OIDs do not).
  */
+/*
+ * One row changed by a logical replication worker: its old image out, its
+ * new one in (AFTER ROW: tg_trigslot is the old row of an UPDATE or DELETE
+ * and the new row of an INSERT; tg_newslot the new row of an UPDATE).
+ */
+static Datum
+digest_row(TriggerData *td, const char *relname)
+{
+	Relation	rel = td->tg_relation;
+	HTAB	   *hash = new_bucket_hash();
+	Oid			root;
+	RowHasher  *h;
+	uint8		probe[TI_KEY_LEN];
+	int			enc = ti_pin_encoding();
+	volatile bool stale = false;
+
+	PG_TRY();
+	{
+		h = cached_hasher(rel, relname, &root);
+		if (ti_hasher_format(h) >= 2 && !ti_try_derive_key("digest", probe))
+		{
+			mark_stale(root);
+			stale = true;
+		}
+		else
+		{
+			ti_hasher_check_key(h, probe);
+			if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+				slot_into(hash, td->tg_trigslot, h, 1);
+			else
+			{
+				slot_into(hash, td->tg_trigslot, h, -1);
+				if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+					slot_into(hash, td->tg_newslot, h, 1);
+			}
+		}
+		ti_wipe(probe, sizeof(probe));
+	}
+	PG_FINALLY();
+	{
+		ti_unpin_encoding(enc);
+	}
+	PG_END_TRY();
+	if (!stale)
+		write_deltas(relname, hash);
+	return PointerGetDatum(NULL);
+}
+
 PG_FUNCTION_INFO_V1(ti_digest_trigger);
 Datum
 ti_digest_trigger(PG_FUNCTION_ARGS)
@@ -558,13 +620,27 @@ ti_digest_trigger(PG_FUNCTION_ARGS)
 	int			enc;
 	volatile bool stale = false;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
-		td->tg_trigger->tgnargs < 1)
+	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs < 1 ||
+		(TRIGGER_FIRED_FOR_ROW(td->tg_event) && !TRIGGER_FIRED_AFTER(td->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("_digest_trigger() must be a statement trigger created by tenant_iso.track()")));
+				 errmsg("_digest_trigger() must be a trigger created by tenant_iso.track()")));
 	rel = td->tg_relation;
 	relname = td->tg_trigger->tgargs[0];
+
+	/*
+	 * The row trigger tenant_iso_digest_row (enabled ALWAYS on a logical
+	 * subscriber) counts the changes the apply worker makes, which fires no
+	 * statement trigger; every other write counts through the statement
+	 * triggers, so the row trigger does nothing outside a logical
+	 * replication worker.
+	 */
+	if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	{
+		if (!IsLogicalWorker())
+			return PointerGetDatum(NULL);
+		return digest_row(td, relname);
+	}
 
 	hash = new_bucket_hash();
 	enc = ti_pin_encoding();

@@ -12,6 +12,67 @@
  * No row value and no key reaches a message, a log line or an event: events
  * carry tenants, counts and keyed hashes of row keys (_key_hash()).
  */
+/*
+ * Digest triggers, now with the row trigger tenant_iso_digest_row as well:
+ * created disabled, and enabled ALWAYS on a logical subscriber, it counts
+ * the changes of the apply worker (which fires no statement trigger; the
+ * row trigger does nothing in any other process).
+ */
+CREATE OR REPLACE FUNCTION tenant_iso._digest_triggers(rel regclass, relname text, create_them boolean) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t regclass;
+	kind "char";
+BEGIN
+	FOR t IN SELECT rel UNION SELECT * FROM tenant_iso._descendants(rel) LOOP
+		kind := (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t);
+		IF kind NOT IN ('r', 'p') THEN
+			CONTINUE;
+		END IF;
+		IF create_them THEN
+			IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) t
+							  AND g.tgname OPERATOR(pg_catalog.=) 'tenant_iso_digest_ins') THEN
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS ti_new '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS ti_old NEW TABLE AS ti_new '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_del AFTER DELETE ON %s REFERENCING OLD TABLE AS ti_old '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_trunc BEFORE TRUNCATE ON %s '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+			END IF;
+			IF kind OPERATOR(pg_catalog.=) 'r' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+					WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgname OPERATOR(pg_catalog.=) 'tenant_iso_digest_row') THEN
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_row AFTER INSERT OR UPDATE OR DELETE ON %s '
+							   'FOR EACH ROW EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER tenant_iso_digest_row', t);
+			END IF;
+		ELSE
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_ins ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_upd ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_del ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_trunc ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_row ON %s', t);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._digest_triggers(regclass, text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._digest_triggers(regclass, text, boolean) IS
+	'Internal: create or drop the digest triggers on a table and its partitions (statement triggers, and a disabled row trigger for logical subscribers)';
+-- tables tracked before: their row trigger
+DO $$
+DECLARE
+	k record;
+BEGIN
+	FOR k IN SELECT t.rel, t.relname FROM tenant_iso.tracked t LOOP
+		PERFORM tenant_iso._digest_triggers(k.rel, k.relname, true);
+	END LOOP;
+END
+$$;
+
 CREATE TABLE tenant_iso.peers (
 	name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,63}$'),
 	conninfo text NOT NULL,
@@ -801,9 +862,11 @@ COMMENT ON FUNCTION tenant_iso.acknowledge(bigint, text) IS
 	'Close a quarantined integrity case with a note (appends an ''acknowledged'' event); the monitor checks the tenant again';
 
 /*
- * validate() check subscriber_digests: on a logical subscriber, the digest
- * triggers must fire for applied changes (ENABLE ALWAYS), and the digests
- * must not be replicated as well (they would count twice).
+ * validate() check subscriber_digests: on a logical subscriber, the apply
+ * worker's changes must be counted (the row trigger tenant_iso_digest_row
+ * and the TRUNCATE trigger enabled ALWAYS), the initial copy must not be
+ * counted twice (the statement triggers not ALWAYS), and the digests must
+ * not be replicated as well.
  */
 CREATE FUNCTION tenant_iso._v_subscriber_digests()
 	RETURNS TABLE (severity text, check_id text, object text, detail text, remedy text, controls text[])
@@ -815,15 +878,24 @@ AS $$
 		 WHERE s.subdbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
 												  WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
 	SELECT 'high'::text, 'subscriber_digests'::text, k.relname,
-		   pg_catalog.format('this database subscribes to a publication, but the digest trigger %s of tracked table %s does not fire for replicated changes, so its stored digests do not follow its rows',
-							 g.tgname, k.relname),
-		   pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I;', g.tgrelid::pg_catalog.regclass, g.tgname),
+		   CASE WHEN g.tgname IN ('tenant_iso_digest_row', 'tenant_iso_digest_trunc')
+				THEN pg_catalog.format('this database subscribes to a publication, but the digest trigger %s on %s does not fire for replicated changes, so the stored digests of tracked table %s do not follow its rows',
+									   g.tgname, g.tgrelid::pg_catalog.regclass, k.relname)
+				ELSE pg_catalog.format('the statement digest trigger %s on %s fires ALWAYS: the initial copy of a subscription is counted twice',
+									   g.tgname, g.tgrelid::pg_catalog.regclass) END,
+		   CASE WHEN g.tgname IN ('tenant_iso_digest_row', 'tenant_iso_digest_trunc')
+				THEN pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I;', g.tgrelid::pg_catalog.regclass, g.tgname)
+				ELSE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER %I; SELECT tenant_iso.rebuild_digests(%L);',
+									   g.tgrelid::pg_catalog.regclass, g.tgname, k.relname) END,
 		   ARRAY['replication-integrity']
 	  FROM subscribed, tenant_iso.tracked k
 	  JOIN pg_catalog.pg_trigger g ON g.tgname OPERATOR(pg_catalog.~~) 'tenant\_iso\_digest\_%'
 	   AND (g.tgrelid OPERATOR(pg_catalog.=) k.rel::pg_catalog.oid
 			OR g.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT tenant_iso._descendants(k.rel)::pg_catalog.oid))
-	 WHERE subscribed.yes AND g.tgenabled OPERATOR(pg_catalog.<>) 'A'
+	 WHERE subscribed.yes
+	   AND CASE WHEN g.tgname IN ('tenant_iso_digest_row', 'tenant_iso_digest_trunc')
+				THEN g.tgenabled OPERATOR(pg_catalog.<>) 'A'
+				ELSE g.tgenabled OPERATOR(pg_catalog.=) 'A' END
 	UNION ALL
 	SELECT 'high'::text, 'subscriber_digests'::text, 'tenant_iso.digests'::text,
 		   'tenant_iso.digests is replicated into this subscriber, whose own digest triggers also write it: digests count twice'::text,
@@ -834,4 +906,4 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION tenant_iso._v_subscriber_digests() FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso._v_subscriber_digests() IS
-	'Internal (validate check subscriber_digests): on a logical subscriber, digest triggers that do not fire for applied changes, or replicated digests';
+	'Internal (validate check subscriber_digests): on a logical subscriber, digest triggers that miss applied changes or count the initial copy twice, or replicated digests';

@@ -238,8 +238,8 @@ SELECT is((SELECT string_agg(DISTINCT relname, ',' ORDER BY relname) FROM tenant
 	'digests are keyed by the schema-qualified names');
 SELECT is((SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
 			WHERE tgrelid = 't'::regclass AND tgname LIKE 'tenant\_iso\_digest\_%'),
-	ARRAY['tenant_iso_digest_del', 'tenant_iso_digest_ins', 'tenant_iso_digest_trunc', 'tenant_iso_digest_upd'],
-	'track() creates the four tenant_iso_digest_* triggers');
+	ARRAY['tenant_iso_digest_del', 'tenant_iso_digest_ins', 'tenant_iso_digest_row', 'tenant_iso_digest_trunc', 'tenant_iso_digest_upd'],
+	'track() creates the four tenant_iso_digest_* statement triggers and the (disabled) row trigger for subscribers');
 SELECT is(h.v('t'), 'ta:21:ok tb:20:ok', 'verify(): clean right after track() on existing rows, one row per tenant');
 SELECT is(h.v('u'), ':10:ok', 'verify(): an unprotected table gives a single row under tenant ''''');
 
@@ -247,7 +247,7 @@ SELECT h.ndig('public.t') AS dig_t0 \gset
 SELECT lives_ok($$SELECT tenant_iso.track('t')$$, 'track() a second time succeeds');
 SELECT is(format('%s digests, %s triggers, %s tracked', h.ndig('public.t'), h.ntrig('t'),
 				 (SELECT count(*) FROM tenant_iso.tracked WHERE rel = 't'::regclass)),
-	format('%s digests, 4 triggers, 1 tracked', :dig_t0),
+	format('%s digests, 5 triggers, 1 tracked', :dig_t0),
 	'track() twice is a no-op (no new digest rows, triggers or registry rows)');
 SELECT is(h.v('t'), 'ta:21:ok tb:20:ok', 'verify() still clean after the second track() (nothing counted twice)');
 
@@ -283,7 +283,7 @@ INSERT INTO pu SELECT i, 'y' FROM generate_series(1, 150, 7) i;
 SELECT tenant_iso.track('uu') \g /dev/null
 SELECT tenant_iso.track('pu') \g /dev/null
 SELECT is(format('%s triggers, %s digests', h.ntrig('uu', 'pu', 'pu1', 'pu2'), (h.ndig('public.uu') + h.ndig('public.pu') > 0)::text),
-	'16 triggers, true digests', 'before untrack(): triggers on uu, pu, pu1, pu2 and digest rows exist');
+	'19 triggers, true digests', 'before untrack(): triggers on uu, pu, pu1, pu2 (a row trigger on each leaf) and digest rows exist');
 SELECT tenant_iso.untrack('uu') \g /dev/null
 SELECT tenant_iso.untrack('pu') \g /dev/null
 SELECT is(h.ntrig('uu', 'pu', 'pu1', 'pu2'), 0::bigint,
@@ -483,7 +483,7 @@ INSERT INTO pt SELECT x, i, 'v' || i FROM unnest(ARRAY['ta', 'tb']) x, generate_
 GRANT SELECT, INSERT, UPDATE, DELETE ON pt, pt_ta, pt_ta_lo, pt_ta_hi, pt_tb TO integ_ma, integ_mb;
 SELECT tenant_iso.track('pt') \g /dev/null
 
-SELECT is(h.ntrig('pt', 'pt_ta', 'pt_ta_lo', 'pt_ta_hi', 'pt_tb'), 20::bigint,
+SELECT is(h.ntrig('pt', 'pt_ta', 'pt_ta_lo', 'pt_ta_hi', 'pt_tb'), 23::bigint,
 	'track(partitioned): digest triggers on the parent and every partition at every level');
 SELECT is(h.v('pt'), 'ta:10:ok tb:10:ok', 'partitioned: verify() clean after track()');
 
@@ -529,7 +529,7 @@ SELECT is(h.v('pt'), h.expect('pt'), 'partitioned: TRUNCATE of one sub-partition
 
 CREATE TABLE pt_td PARTITION OF pt FOR VALUES IN ('td');
 SELECT tenant_iso.track('pt') \g /dev/null
-SELECT is(h.ntrig('pt_td'), 4::bigint, 'track() again gives a partition added since its digest triggers');
+SELECT is(h.ntrig('pt_td'), 5::bigint, 'track() again gives a partition added since its digest triggers');
 INSERT INTO pt_td VALUES ('td', 1, 'direct');
 INSERT INTO pt VALUES ('td', 2, 'routed');
 SELECT is(h.v('pt'), h.expect('pt'), 'partitioned: writes into the new partition are reflected (verify clean)');
