@@ -196,7 +196,7 @@ ok "$(wait_sql primary 30 "SELECT EXISTS (SELECT 1 FROM tenant_iso.integrity_eve
 	"1: a 'repaired' event for globex within 30 s"
 diag "1: repaired after $((SECONDS - t0)) s: $(evs "$ev")"
 like "$(node_psql primary app "SELECT string_agg(state || ':' || rows_repaired, ',') FROM tenant_iso.integrity_status WHERE tenant_id = 'globex' AND rel = 'items'::regclass")" \
-	'repaired:[1-9]|[1-9][0-9]*.*' "1: integrity_status shows 'repaired' for globex"
+	'(^|,)repaired:[1-9]' "1: integrity_status shows 'repaired' for globex"
 is "$(vbad primary)" "" "1: verify() on the primary is clean"
 is "$(note_of primary globex 7349101)" "$orig" "1: the primary's row has its value again"
 node_wait_catchup standby primary >/dev/null
