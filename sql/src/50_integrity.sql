@@ -115,41 +115,56 @@ REVOKE ALL ON FUNCTION tenant_iso.rebuild_digests(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso.rebuild_digests(regclass) IS
 	'Rebuild the stored digests of one tracked table (or all) from their rows, in the current format (2); returns the number of (tenant, bucket) digests written';
 
+/*
+ * Digest triggers: four statement triggers, and the row trigger tenant_iso_digest_row:
+ * created disabled, and enabled ALWAYS on a logical subscriber, it counts
+ * the changes of the apply worker (which fires no statement trigger; the
+ * row trigger does nothing in any other process).
+ */
 CREATE FUNCTION tenant_iso._digest_triggers(rel regclass, relname text, create_them boolean) RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t regclass;
+	kind "char";
 BEGIN
 	FOR t IN SELECT rel UNION SELECT * FROM tenant_iso._descendants(rel) LOOP
-		IF (SELECT relkind FROM pg_class WHERE oid = t) NOT IN ('r', 'p') THEN
+		kind := (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t);
+		IF kind NOT IN ('r', 'p') THEN
 			CONTINUE;
 		END IF;
 		IF create_them THEN
-			IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = t AND tgname = 'tenant_iso_digest_ins') THEN
-				CONTINUE;
+			IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) t
+							  AND g.tgname OPERATOR(pg_catalog.=) 'tenant_iso_digest_ins') THEN
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS ti_new '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS ti_old NEW TABLE AS ti_new '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_del AFTER DELETE ON %s REFERENCING OLD TABLE AS ti_old '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_trunc BEFORE TRUNCATE ON %s '
+							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
 			END IF;
-			EXECUTE format('CREATE TRIGGER tenant_iso_digest_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS ti_new '
-						   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-			EXECUTE format('CREATE TRIGGER tenant_iso_digest_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS ti_old NEW TABLE AS ti_new '
-						   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-			EXECUTE format('CREATE TRIGGER tenant_iso_digest_del AFTER DELETE ON %s REFERENCING OLD TABLE AS ti_old '
-						   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-			EXECUTE format('CREATE TRIGGER tenant_iso_digest_trunc BEFORE TRUNCATE ON %s '
-						   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+			IF kind OPERATOR(pg_catalog.=) 'r' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+					WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgname OPERATOR(pg_catalog.=) 'tenant_iso_digest_row') THEN
+				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_row AFTER INSERT OR UPDATE OR DELETE ON %s '
+							   'FOR EACH ROW EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
+				EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER tenant_iso_digest_row', t);
+			END IF;
 		ELSE
-			EXECUTE format('DROP TRIGGER IF EXISTS tenant_iso_digest_ins ON %s', t);
-			EXECUTE format('DROP TRIGGER IF EXISTS tenant_iso_digest_upd ON %s', t);
-			EXECUTE format('DROP TRIGGER IF EXISTS tenant_iso_digest_del ON %s', t);
-			EXECUTE format('DROP TRIGGER IF EXISTS tenant_iso_digest_trunc ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_ins ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_upd ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_del ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_trunc ON %s', t);
+			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_row ON %s', t);
 		END IF;
 	END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION tenant_iso._digest_triggers(regclass, text, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso._digest_triggers(regclass, text, boolean) IS
-	'Internal: create or drop the digest triggers on a table and its partitions';
+	'Internal: create or drop the digest triggers on a table and its partitions (statement triggers, and a disabled row trigger for logical subscribers)';
 
 CREATE FUNCTION tenant_iso.track(rel regclass) RETURNS void
 	LANGUAGE plpgsql

@@ -12,67 +12,6 @@
  * No row value and no key reaches a message, a log line or an event: events
  * carry tenants, counts and keyed hashes of row keys (_key_hash()).
  */
-/*
- * Digest triggers, now with the row trigger tenant_iso_digest_row as well:
- * created disabled, and enabled ALWAYS on a logical subscriber, it counts
- * the changes of the apply worker (which fires no statement trigger; the
- * row trigger does nothing in any other process).
- */
-CREATE OR REPLACE FUNCTION tenant_iso._digest_triggers(rel regclass, relname text, create_them boolean) RETURNS void
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	t regclass;
-	kind "char";
-BEGIN
-	FOR t IN SELECT rel UNION SELECT * FROM tenant_iso._descendants(rel) LOOP
-		kind := (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t);
-		IF kind NOT IN ('r', 'p') THEN
-			CONTINUE;
-		END IF;
-		IF create_them THEN
-			IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) t
-							  AND g.tgname OPERATOR(pg_catalog.=) 'tenant_iso_digest_ins') THEN
-				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS ti_new '
-							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS ti_old NEW TABLE AS ti_new '
-							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_del AFTER DELETE ON %s REFERENCING OLD TABLE AS ti_old '
-							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_trunc BEFORE TRUNCATE ON %s '
-							   'FOR EACH STATEMENT EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-			END IF;
-			IF kind OPERATOR(pg_catalog.=) 'r' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-					WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgname OPERATOR(pg_catalog.=) 'tenant_iso_digest_row') THEN
-				EXECUTE pg_catalog.format('CREATE TRIGGER tenant_iso_digest_row AFTER INSERT OR UPDATE OR DELETE ON %s '
-							   'FOR EACH ROW EXECUTE FUNCTION tenant_iso._digest_trigger(%L)', t, relname);
-				EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER tenant_iso_digest_row', t);
-			END IF;
-		ELSE
-			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_ins ON %s', t);
-			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_upd ON %s', t);
-			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_del ON %s', t);
-			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_trunc ON %s', t);
-			EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS tenant_iso_digest_row ON %s', t);
-		END IF;
-	END LOOP;
-END
-$$;
-REVOKE ALL ON FUNCTION tenant_iso._digest_triggers(regclass, text, boolean) FROM PUBLIC;
-COMMENT ON FUNCTION tenant_iso._digest_triggers(regclass, text, boolean) IS
-	'Internal: create or drop the digest triggers on a table and its partitions (statement triggers, and a disabled row trigger for logical subscribers)';
--- tables tracked before: their row trigger
-DO $$
-DECLARE
-	k record;
-BEGIN
-	FOR k IN SELECT t.rel, t.relname FROM tenant_iso.tracked t LOOP
-		PERFORM tenant_iso._digest_triggers(k.rel, k.relname, true);
-	END LOOP;
-END
-$$;
-
 CREATE TABLE tenant_iso.peers (
 	name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,63}$'),
 	conninfo text NOT NULL,

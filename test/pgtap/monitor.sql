@@ -71,7 +71,7 @@ SELECT h.remote($$
 	DO 'BEGIN PERFORM tenant_iso.protect(''public.mo_r''); PERFORM tenant_iso.track(''public.mo_r''); END';
 $$);
 
-SELECT plan(56);
+SELECT plan(57);
 
 -- ---------------------------------------------------------------------
 -- Peers: add_peer() and its refusals
@@ -126,6 +126,14 @@ SELECT is(h.run(format($$SELECT * FROM tenant_iso._peer_query(%L, 'SELECT 1')$$,
 	'_peer_query refuses a non-superuser even when granted EXECUTE');
 RESET ROLE;
 REVOKE EXECUTE ON FUNCTION tenant_iso._peer_query(text, text, text[]) FROM mo_user;
+GRANT EXECUTE ON FUNCTION tenant_iso._rebuild_tenant_digests(regclass, text) TO mo_user;
+GRANT SELECT ON public.mo_r TO mo_user;
+SET ROLE mo_user;
+SELECT is(h.run($$SELECT tenant_iso._rebuild_tenant_digests('public.mo_r', 'ma')$$), 'ERROR 42501',
+	'_rebuild_tenant_digests refuses a non-superuser even when granted EXECUTE (it would hide a corruption)');
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION tenant_iso._rebuild_tenant_digests(regclass, text) FROM mo_user;
+REVOKE SELECT ON public.mo_r FROM mo_user;
 
 -- ---------------------------------------------------------------------
 -- In sync: digests only, every tenant ok
