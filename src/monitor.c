@@ -19,8 +19,8 @@
  * transactions pins search_path = pg_catalog, pg_temp (a GUC nest level,
  * popped at commit or abort) and its SQL is schema-qualified, operators
  * included; _monitor_check() and monitor_run() carry
- * SET search_path = pg_catalog, pg_temp as well.  _key_hash() and
- * _monitor_conninfo() run no SQL.
+ * SET search_path = pg_catalog, pg_temp as well.  _key_hash(),
+ * _monitor_conninfo() and _monitor_nice() run no SQL.
  */
 #include "postgres.h"
 
@@ -48,6 +48,9 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
+
+/* the nice value of the worker, and of a peer's backends that serve it */
+#define TI_MONITOR_NICE 10
 
 #include "guc.h"
 #include "kdf.h"
@@ -313,7 +316,7 @@ ti_monitor_main(Datum arg)
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
 	pgstat_report_appname("tenant_iso integrity monitor");
 	/* its reads yield to the applications' */
-	(void) setpriority(PRIO_PROCESS, 0, 10);
+	(void) setpriority(PRIO_PROCESS, 0, TI_MONITOR_NICE);
 
 	/*
 	 * After a restart: at once if a run was interrupted, else when the
@@ -469,6 +472,30 @@ ti_monitor_conninfo_fn(PG_FUNCTION_ARGS)
 											  PostPortNumber,
 											  conninfo_quote(get_database_name(MyDatabaseId)),
 											  conninfo_quote(GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false)))));
+}
+
+/*
+ * _monitor_nice(): the calling backend yields the CPU from now on (nice 10,
+ * as the worker).  A peer's monitor calls it first on its connection here,
+ * so that this copy's verify() for it runs at low priority too; the backend
+ * serves that connection only and exits with it.  Superuser only.
+ */
+PG_FUNCTION_INFO_V1(ti_monitor_nice);
+Datum
+ti_monitor_nice(PG_FUNCTION_ARGS)
+{
+	int			cur;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may lower a backend's priority for the integrity monitor")));
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, 0);
+	/* never raise it (that needs privileges, and is not what was asked) */
+	if (errno == 0 && cur < TI_MONITOR_NICE)
+		(void) setpriority(PRIO_PROCESS, 0, TI_MONITOR_NICE);
+	PG_RETURN_VOID();
 }
 
 /* _conninfo_has_password(conninfo text): add_peer() refuses one that has. */

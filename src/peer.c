@@ -1265,6 +1265,8 @@ ti_peer_query(PG_FUNCTION_ARGS)
 					c;
 
 		peer_begin(conn);
+		/* the peer's reads for the monitor (its verify()) yield there too */
+		PQclear(peer_exec(conn, "SELECT tenant_iso._monitor_nice()", 0, NULL));
 		res = peer_exec(conn, sql, np, pv);
 		for (i = 0; i < PQntuples(res); i++)
 		{

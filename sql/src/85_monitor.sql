@@ -165,13 +165,24 @@ REVOKE ALL ON FUNCTION tenant_iso._stored_digests(text, text[]) FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso._stored_digests(text, text[]) IS
 	'Internal (also called by a peer''s monitor): "rows:fingerprint" of the stored digests per tenant, without reading rows';
 
+CREATE FUNCTION tenant_iso._digests_summary(digests jsonb) RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+		coalesce(pg_catalog.string_agg(e.key OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) e.value,
+									   ',' ORDER BY e.key COLLATE "C"), ''), 'UTF8')), 'hex')
+	  FROM pg_catalog.jsonb_each_text(coalesce(digests, '{}')) e
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._digests_summary(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._digests_summary(jsonb) IS
+	'Internal: the hash _stored_summary() exchanges, of a {tenant: fingerprint} map';
+
 CREATE FUNCTION tenant_iso._stored_summary(relname text) RETURNS text
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
-		coalesce(pg_catalog.string_agg(d.tenant_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) d.fingerprint,
-									   ',' ORDER BY d.tenant_id COLLATE "C"), ''), 'UTF8')), 'hex')
+	SELECT tenant_iso._digests_summary(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint))
 	  FROM tenant_iso._stored_digests(relname, NULL) d
 $$;
 REVOKE ALL ON FUNCTION tenant_iso._stored_summary(text) FROM PUBLIC;
@@ -222,6 +233,13 @@ CREATE FUNCTION tenant_iso._monitor_conninfo() RETURNS text
 REVOKE ALL ON FUNCTION tenant_iso._monitor_conninfo() FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso._monitor_conninfo() IS
 	'Internal: how peers reach this node (tenant_iso.monitor_conninfo, or its loopback address)';
+
+CREATE FUNCTION tenant_iso._monitor_nice() RETURNS void
+	AS 'MODULE_PATHNAME', 'ti_monitor_nice'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION tenant_iso._monitor_nice() FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._monitor_nice() IS
+	'Internal (called by a peer''s monitor on its connection): this backend runs at low priority (nice 10) from now on';
 
 CREATE FUNCTION tenant_iso._monitor_event(relname text, tenant_id text, peer text, kind text,
 										  detail text, key_hashes text[] DEFAULT NULL, ref bigint DEFAULT NULL,
@@ -427,6 +445,9 @@ DECLARE
 	odd text;
 	ok_t text[] := '{}';
 	ok_p text[] := '{}';
+	loc0 jsonb;
+	loc2 jsonb;
+	busy jsonb;					-- tenant -> true: written during this run's reads
 	differing text[];
 	stable boolean;
 	n bigint;
@@ -441,6 +462,10 @@ BEGIN
 		-- validate() reads the latest verify() run of each table only
 		DELETE FROM tenant_iso.verify_runs v WHERE v.relname OPERATOR(pg_catalog.=) rname
 		   AND v.verified_at OPERATOR(pg_catalog.<) pg_catalog.now();
+		-- the stored digests before verify(): a tenant whose digests change
+		-- between here and the end of the peers' reads is being written
+		SELECT coalesce(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint), '{}') INTO loc0
+		  FROM tenant_iso._stored_digests(rname, NULL) d;
 	END IF;
 	SELECT coalesce(pg_catalog.array_agg(v.tenant_id ORDER BY v.tenant_id), '{}') INTO bad
 	  FROM tenant_iso.verify(rel) v WHERE NOT v.ok;
@@ -453,9 +478,8 @@ BEGIN
 		END LOOP;
 		RETURN 0;
 	END IF;
-	SELECT coalesce(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint), '{}') INTO loc
-	  FROM tenant_iso._stored_digests(rname, NULL) d;
-	lsum := tenant_iso._stored_summary(rname);
+	-- what the peers' summaries are compared with: the digests before verify()
+	lsum := tenant_iso._digests_summary(loc0);
 	self_ci := tenant_iso._monitor_conninfo();
 
 	-- 2. every enabled peer: one hash of its stored digests, and the tenants its verify() fails
@@ -470,7 +494,7 @@ BEGIN
 				  FROM tenant_iso._peer_query(p.conninfo,
 					'SELECT d.tenant_id, d.fingerprint FROM tenant_iso._stored_digests($1, NULL) d', ARRAY[rname]) x;
 			ELSE
-				m := loc;
+				m := loc0;
 			END IF;
 			reach := reach OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(p.name, pg_catalog.jsonb_build_object(
 				'map', m, 'bad', pg_catalog.to_jsonb(coalesce(pbad::text[], '{}')), 'role', p.role, 'ci', p.conninfo));
@@ -479,6 +503,23 @@ BEGIN
 			unreach := unreach OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(p.name, SQLERRM);
 		END;
 	END LOOP;
+
+	/*
+	 * Busy tenants: written while the copies were read (their stored digests
+	 * here before verify() and after the peers' reads differ).  What a peer said about them may be replication lag, not a
+	 * divergence: they are compared on a later run, when they are quiet for
+	 * one.  A tenant quiet since before verify() began cannot differ by lag
+	 * unless a peer lags by more than verify() takes (then the copies differ
+	 * once and are confirmed on the next run, below).
+	 */
+	SELECT coalesce(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint), '{}') INTO loc2
+	  FROM tenant_iso._stored_digests(rname, NULL) d;
+	SELECT coalesce(pg_catalog.jsonb_object_agg(u.t, true), '{}') INTO busy FROM (
+		SELECT pg_catalog.jsonb_object_keys(loc0) AS t
+		UNION SELECT pg_catalog.jsonb_object_keys(loc2)) u
+	 WHERE (loc0 OPERATOR(pg_catalog.->>) u.t) IS DISTINCT FROM (loc2 OPERATOR(pg_catalog.->>) u.t);
+	-- the decisions read the latest (the same as before verify() for a quiet tenant)
+	loc := loc2;
 
 	SELECT coalesce(pg_catalog.jsonb_object_agg(s.tenant_id OPERATOR(pg_catalog.||) pg_catalog.chr(31) OPERATOR(pg_catalog.||) s.peer,
 			pg_catalog.jsonb_build_object('state', s.state, 'ev', s.evidence, 'case', s.case_event)), '{}')
@@ -514,6 +555,10 @@ BEGIN
 
 	-- 4. decide, tenant by tenant
 	FOREACH t IN ARRAY universe LOOP
+		IF busy OPERATOR(pg_catalog.?) t AND NOT t OPERATOR(pg_catalog.=) ANY (bad) THEN
+			-- being written: its state stays as it is until a quiet run
+			CONTINUE;
+		END IF;
 		l := loc OPERATOR(pg_catalog.->>) t;
 		-- what every copy says about t, for "the same in two runs"
 		ev := pg_catalog.md5(coalesce(l, '-') OPERATOR(pg_catalog.||) CASE WHEN t OPERATOR(pg_catalog.=) ANY (bad) THEN '!' ELSE '' END

@@ -71,7 +71,7 @@ SELECT h.remote($$
 	DO 'BEGIN PERFORM tenant_iso.protect(''public.mo_r''); PERFORM tenant_iso.track(''public.mo_r''); END';
 $$);
 
-SELECT plan(57);
+SELECT plan(71);
 
 -- ---------------------------------------------------------------------
 -- Peers: add_peer() and its refusals
@@ -262,6 +262,84 @@ SELECT is((SELECT count(*) FROM tenant_iso.validate() WHERE check_id = 'subscrib
 SELECT is((SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'public.mo_r'::regclass AND tgname = 'tenant_iso_digest_row'),
 	'A'::"char", 'the row digest trigger exists (track() creates it disabled)');
 DROP SUBSCRIPTION mo_sub;
+
+-- ---------------------------------------------------------------------
+-- writes on both copies: a divergence while only one has them, ok once both do
+-- ---------------------------------------------------------------------
+UPDATE public.mo_r SET v = v || '+' WHERE tenant_id = 'mb' AND id IN (7, 8);
+SELECT h.last_event() AS ev \gset
+SELECT tenant_iso.monitor_run() \g /dev/null
+SELECT alike(h.kinds(:ev), '%diverged:mb%', 'writes here only: mb diverged (to be confirmed on the next run)');
+SELECT h.remote('UPDATE public.mo_r SET v = v || ''+'' WHERE tenant_id = ''mb'' AND id IN (7, 8)');
+SELECT tenant_iso.monitor_run() \g /dev/null
+SELECT is((SELECT string_agg(state, ',') FROM tenant_iso.integrity_status WHERE rel = 'public.mo_r'::regclass AND tenant_id = 'mb'),
+	'ok', 'the same writes on the peer: mb is ok again, nothing repaired');
+SELECT is(h.fp('mb'), h.remote_val('SELECT md5(string_agg(r::text, '','' ORDER BY tenant_id, id)) FROM public.mo_r r WHERE r.tenant_id = ''mb'''),
+	'... and both copies hold the written rows');
+
+-- a tenant written while the copies are read is busy: no verdict on it this run.
+-- The peer's table is locked, so the run waits in its peer read (after its
+-- own verify()); mb is written here meanwhile, and the lock is released.
+SELECT public.dblink_connect('mo_lk', h.peer()) \g /dev/null
+SELECT public.dblink_exec('mo_lk', 'BEGIN') \g /dev/null
+SELECT public.dblink_exec('mo_lk', 'LOCK TABLE public.mo_r IN ACCESS EXCLUSIVE MODE') \g /dev/null
+SELECT public.dblink_connect('mo_run', format('host=127.0.0.1 port=%s user=postgres dbname=%s sslmode=disable',
+	current_setting('port'), current_database())) \g /dev/null
+SELECT h.last_event() AS ev \gset
+SELECT is((SELECT string_agg(state, ',') FROM tenant_iso.integrity_status WHERE rel = 'public.mo_r'::regclass AND tenant_id = 'mb'),
+	'ok', 'busy: mb is ok before');
+SELECT string_agg(state, ',') AS mb_state FROM tenant_iso.integrity_status
+ WHERE rel = 'public.mo_r'::regclass AND tenant_id = 'mb' \gset
+SELECT public.dblink_send_query('mo_run', 'SELECT tenant_iso.monitor_run()') \g /dev/null
+CREATE FUNCTION h.wait_peer_lock() RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+	FOR i IN 1..200 LOOP
+		IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = 'mo_peer' AND wait_event_type = 'Lock') THEN
+			RETURN true;
+		END IF;
+		PERFORM pg_sleep(0.05);
+		PERFORM pg_stat_clear_snapshot();
+	END LOOP;
+	RETURN false;
+END $f$;
+SELECT ok(h.wait_peer_lock(), 'busy: the run waits in its read of the peer');
+UPDATE public.mo_r SET v = v || '*' WHERE tenant_id = 'mb' AND id = 2;
+SELECT public.dblink_exec('mo_lk', 'COMMIT') \g /dev/null
+SELECT n AS busy_events FROM public.dblink_get_result('mo_run') AS t(n bigint) \gset
+SELECT public.dblink_disconnect('mo_run') \g /dev/null
+SELECT public.dblink_disconnect('mo_lk') \g /dev/null
+SELECT is(h.kinds(:ev), '', 'busy: mb, written during the run, got no event (not diverged: that may be lag)');
+SELECT is((SELECT string_agg(state, ',') FROM tenant_iso.integrity_status WHERE rel = 'public.mo_r'::regclass AND tenant_id = 'mb'),
+	:'mb_state', 'busy: ... and its state stays as it was');
+SELECT h.last_event() AS ev \gset
+SELECT tenant_iso.monitor_run() \g /dev/null
+SELECT alike(h.kinds(:ev), '%diverged:mb%', 'busy: the next, quiet run compares mb: the peer lacks the write (diverged)');
+SELECT h.remote('UPDATE public.mo_r SET v = v || ''*'' WHERE tenant_id = ''mb'' AND id = 2');
+SELECT tenant_iso.monitor_run() \g /dev/null
+SELECT is((SELECT string_agg(state, ',') FROM tenant_iso.integrity_status WHERE rel = 'public.mo_r'::regclass AND tenant_id = 'mb'),
+	'ok', 'busy: ... and ok once the peer has it too');
+
+-- attack: a member cannot reach _monitor_nice(), even when granted it
+SET ROLE mo_user;
+SELECT throws_ok($$SELECT tenant_iso._monitor_nice()$$, '42501', NULL,
+	'attack: a non-superuser cannot call _monitor_nice()');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION tenant_iso._monitor_nice() TO mo_user;
+SET ROLE mo_user;
+SELECT throws_ok($$SELECT tenant_iso._monitor_nice()$$, '42501', NULL,
+	'attack: a non-superuser granted EXECUTE cannot call _monitor_nice()');
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION tenant_iso._monitor_nice() FROM mo_user;
+-- a peer's monitor lowers the priority of the backend serving it (nice, field 19 of /proc/PID/stat)
+CREATE FUNCTION h.nice() RETURNS int LANGUAGE sql AS $f$
+	SELECT (string_to_array(substring(pg_read_file('/proc/' || pg_backend_pid() || '/stat') FROM '\) (.*)$'), ' '))[17]::int
+$f$;
+SELECT h.nice() AS nice0 \gset
+SELECT ok(:nice0 < 10, 'nice: a backend starts below nice 10');
+SELECT tenant_iso._monitor_nice() \g /dev/null
+SELECT is(h.nice(), 10, 'nice: _monitor_nice() puts it at 10, as the worker');
+SELECT tenant_iso._monitor_nice() \g /dev/null
+SELECT is(h.nice(), 10, 'nice: ... and a second call changes nothing');
 
 SELECT * FROM finish();
 
