@@ -339,9 +339,16 @@ ti_monitor_main(Datum arg)
 		volatile int64 run = -1;
 		ListCell   *lc;
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/*
+		 * A reload that came during the last run counts now: the run's own
+		 * waits (libpq, locks) may have consumed the latch its signal set.
+		 */
+		if (!ConfigReloadPending)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{

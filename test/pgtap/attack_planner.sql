@@ -25,39 +25,7 @@ BEGIN
 END
 $$;
 
-CREATE SCHEMA h;
-GRANT USAGE ON SCHEMA h TO PUBLIC;
-
--- Run a statement and keep its effects: 'ok <rows>' or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.run(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
-
--- Run a statement and undo it: 'ok <rows>' or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.try(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RAISE EXCEPTION USING ERRCODE = 'TIUND', MESSAGE = 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	IF SQLSTATE = 'TIUND' THEN
-		RETURN SQLERRM;
-	END IF;
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
+\ir include/h.sql
 
 -- The planner's row estimate of a query (top plan node).
 CREATE FUNCTION h.est(q text) RETURNS numeric

@@ -36,8 +36,7 @@ $$;
 -- ---------------------------------------------------------------------
 -- Helpers (superuser-owned, SECURITY INVOKER: they run as the pool)
 -- ---------------------------------------------------------------------
-CREATE SCHEMA h;
-GRANT USAGE ON SCHEMA h TO PUBLIC;
+\ir include/h.sql
 
 -- Rows of a query (a SELECT, or DML with RETURNING) as sorted row literals
 -- ('none' when there is none), or 'ERROR <sqlstate>'.  Undone unless keep.
@@ -70,37 +69,6 @@ BEGIN
 		INTO r;
 	RETURN r;
 EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
-
--- Run a statement and keep its effects: 'ok <rows>' or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.run(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	RETURN 'ERROR ' || SQLSTATE;
-END
-$f$;
-
--- Run a statement and undo it: 'ok <rows>' or 'ERROR <sqlstate>'.
-CREATE FUNCTION h.try(q text) RETURNS text
-LANGUAGE plpgsql AS $f$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE q;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RAISE EXCEPTION USING ERRCODE = 'TIUND', MESSAGE = 'ok ' || n;
-EXCEPTION WHEN OTHERS THEN
-	IF SQLSTATE = 'TIUND' THEN
-		RETURN SQLERRM;
-	END IF;
 	RETURN 'ERROR ' || SQLSTATE;
 END
 $f$;

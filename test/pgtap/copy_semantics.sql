@@ -29,12 +29,11 @@ BEGIN
 END
 $$;
 
-CREATE SCHEMA h;
-GRANT USAGE ON SCHEMA h TO PUBLIC;
+\ir include/h.sql
 
 -- Run a statement and keep its effects: 'ok <rows>', or the SQLSTATE and
 -- the message of its error.
-CREATE FUNCTION h.run(q text) RETURNS text
+CREATE FUNCTION h.run_msg(q text) RETURNS text
 LANGUAGE plpgsql AS $f$
 DECLARE
 	n bigint;
@@ -161,17 +160,17 @@ SELECT plan(35);
 -- batches of the multi-insert buffer)
 -- ---------------------------------------------------------------------
 SET ROLE ct_acme;
-SELECT is(h.run(h.copy_cmd('t', 3000, '{1}')), :'rls_t',
+SELECT is(h.run_msg(h.copy_cmd('t', 3000, '{1}')), :'rls_t',
 	'a globex id in row 1 aborts the COPY with the INSERT''s WITH CHECK error');
-SELECT is(h.run(h.copy_cmd('t', 3000, '{1500}')), :'rls_t',
+SELECT is(h.run_msg(h.copy_cmd('t', 3000, '{1500}')), :'rls_t',
 	'a globex id in row 1500 (second batch) aborts the COPY');
-SELECT is(h.run(h.copy_cmd('t', 3000, '{3000}')), :'rls_t',
+SELECT is(h.run_msg(h.copy_cmd('t', 3000, '{3000}')), :'rls_t',
 	'a globex id in the last row aborts the COPY');
-SELECT is(h.run(h.copy_cmd('t', 3, '{2}', 'initech')), :'rls_t',
+SELECT is(h.run_msg(h.copy_cmd('t', 3, '{2}', 'initech')), :'rls_t',
 	'an id of no tenant at all aborts the COPY');
-SELECT is(h.run(h.copy_cmd('t', 3, '{2}', 'ACME')), :'rls_t',
+SELECT is(h.run_msg(h.copy_cmd('t', 3, '{2}', 'ACME')), :'rls_t',
 	'another spelling of acme aborts the COPY');
-SELECT is(h.run(h.copy_cmd('t', 3000, '{}')), 'ok 3000',
+SELECT is(h.run_msg(h.copy_cmd('t', 3000, '{}')), 'ok 3000',
 	'an all-acme COPY of 3000 rows by the member loads');
 RESET ROLE;
 SELECT is(h.rows($$SELECT tenant_id, count(*), min(id), max(id) FROM t GROUP BY 1$$),
@@ -181,8 +180,8 @@ TRUNCATE t;
 
 -- COPY .. WHERE: the rows it keeps are checked; those it drops never stored
 SET ROLE ct_acme;
-SELECT is(h.run(h.copy_cmd('t', 3000, '{3000}', 'globex', $$WHERE id > 2999$$)) || ' / ' ||
-		  h.run(h.copy_cmd('t', 3000, '{3000}', 'globex', $$WHERE id < 3000$$)),
+SELECT is(h.run_msg(h.copy_cmd('t', 3000, '{3000}', 'globex', $$WHERE id > 2999$$)) || ' / ' ||
+		  h.run_msg(h.copy_cmd('t', 3000, '{3000}', 'globex', $$WHERE id < 3000$$)),
 	:'rls_t' || ' / ok 2999',
 	'COPY .. WHERE: a kept globex row is refused; a dropped one is not stored');
 RESET ROLE;
@@ -192,21 +191,21 @@ TRUNCATE t;
 
 -- NULL tenant ids
 SET ROLE ct_acme;
-SELECT matches(h.run(h.copy_cmd('t', 2000, '{1999}', '\N')), '^(42501|23502) ',
+SELECT matches(h.run_msg(h.copy_cmd('t', 2000, '{1999}', '\N')), '^(42501|23502) ',
 	'a NULL tenant id in a NOT NULL tenant column aborts the COPY');
-SELECT is(h.run(h.copy_cmd('n (tenant_id, id, v)', 2000, '{1999}', '\N')),
+SELECT is(h.run_msg(h.copy_cmd('n (tenant_id, id, v)', 2000, '{1999}', '\N')),
 	'42501 new row violates row-level security policy "tenant_iso_restrictive" for table "n"',
 	'a NULL tenant id in a nullable tenant column aborts the COPY with the WITH CHECK error');
 
 -- the tenant column left out of the column list: the tenant default fills it
-SELECT is(h.run($$COPY t (id, v) FROM PROGRAM 'printf "1\t1\n2\t2\n"'$$), 'ok 2',
+SELECT is(h.run_msg($$COPY t (id, v) FROM PROGRAM 'printf "1\t1\n2\t2\n"'$$), 'ok 2',
 	'COPY without the tenant column loads');
 SELECT is(h.rows('SELECT tenant_id, id, v FROM t'), '(acme,1,1) (acme,2,2)',
 	'the rows got the tenant default (acme)');
 
 -- csv, columns in another order
-SELECT is(h.run($$COPY t (v, id, tenant_id) FROM PROGRAM 'printf "30,3,acme\n40,4,acme\n"' (FORMAT csv)$$)
-		|| ' / ' || h.run($$COPY t (v, id, tenant_id) FROM PROGRAM 'printf "50,5,acme\n60,6,globex\n"' (FORMAT csv)$$),
+SELECT is(h.run_msg($$COPY t (v, id, tenant_id) FROM PROGRAM 'printf "30,3,acme\n40,4,acme\n"' (FORMAT csv)$$)
+		|| ' / ' || h.run_msg($$COPY t (v, id, tenant_id) FROM PROGRAM 'printf "50,5,acme\n60,6,globex\n"' (FORMAT csv)$$),
 	'ok 2 / ' || :'rls_t',
 	'csv with a column list in another order: acme rows load, a globex row is refused');
 
@@ -214,8 +213,8 @@ SELECT is(h.run($$COPY t (v, id, tenant_id) FROM PROGRAM 'printf "30,3,acme\n40,
 RESET ROLE;
 TRUNCATE t;
 SET ROLE ct_acme;
-SELECT is(h.run($$COPY t FROM PROGRAM 'cat /tmp/ct_copy_bad.bin' (FORMAT binary)$$)
-		|| ' / ' || h.run($$COPY t FROM PROGRAM 'cat /tmp/ct_copy_acme.bin' (FORMAT binary)$$),
+SELECT is(h.run_msg($$COPY t FROM PROGRAM 'cat /tmp/ct_copy_bad.bin' (FORMAT binary)$$)
+		|| ' / ' || h.run_msg($$COPY t FROM PROGRAM 'cat /tmp/ct_copy_acme.bin' (FORMAT binary)$$),
 	:'rls_t' || ' / ok 1500',
 	'binary: a globex id in row 1400 is refused; the all-acme file loads');
 RESET ROLE;
@@ -225,17 +224,17 @@ TRUNCATE t;
 
 -- defaults, generated and identity columns, CHECK constraints
 SET ROLE ct_acme;
-SELECT is(h.run($$COPY n (id, v) FROM PROGRAM 'printf "1\t1\n2\t2\n"'$$), 'ok 2',
+SELECT is(h.run_msg($$COPY n (id, v) FROM PROGRAM 'printf "1\t1\n2\t2\n"'$$), 'ok 2',
 	'n: COPY of (id, v) loads');
 SELECT is(h.rows('SELECT tenant_id, id, v, w, seq > 0, note FROM n'),
 	'(acme,1,1,10,t,dflt) (acme,2,2,20,t,dflt)',
 	'n: tenant default, generated column, identity and column default as for INSERT');
-SELECT is(h.run($$COPY n (tenant_id, id, v) FROM PROGRAM 'printf "acme\t3\t-1\n"'$$),
+SELECT is(h.run_msg($$COPY n (tenant_id, id, v) FROM PROGRAM 'printf "acme\t3\t-1\n"'$$),
 	'23514 new row for relation "n" violates check constraint "n_v_check"',
 	'n: a CHECK constraint refuses a row as for INSERT');
 
 -- BEFORE ROW trigger moving a row to globex: caught after the trigger
-SELECT is(h.run(replace(h.copy_cmd('trg', 20, '{}'), 'i, i }', 'i, i + 100 }')), 'ok 20',
+SELECT is(h.run_msg(replace(h.copy_cmd('trg', 20, '{}'), 'i, i }', 'i, i + 100 }')), 'ok 20',
 	'trg: 20 rows (v = 101 .. 120) load');
 RESET ROLE;
 SELECT is(h.rows($$SELECT count(*), min(v), max(v), bool_and(tenant_id = 'acme') FROM trg$$)
@@ -245,7 +244,7 @@ SELECT is(h.rows($$SELECT count(*), min(v), max(v), bool_and(tenant_id = 'acme')
 UPDATE trg_seen SET n = 0, staged = false;
 DELETE FROM trg;
 SET ROLE ct_acme;
-SELECT is(h.run($$COPY trg FROM PROGRAM 'printf "acme\t1\t1\nacme\t2\t13\nacme\t3\t3\n"'$$),
+SELECT is(h.run_msg($$COPY trg FROM PROGRAM 'printf "acme\t1\t1\nacme\t2\t13\nacme\t3\t3\n"'$$),
 	'42501 new row violates row-level security policy "tenant_iso_restrictive" for table "trg"',
 	'trg: a row the BEFORE trigger moves to globex aborts the COPY');
 RESET ROLE;
@@ -254,14 +253,14 @@ SELECT is(h.rows('SELECT count(*) FROM trg') || ' ' || h.rows('SELECT n FROM trg
 
 -- a tenant column default naming another tenant
 SET ROLE ct_acme;
-SELECT is(h.run($$COPY dflt (id, v) FROM PROGRAM 'printf "1\t1\n"'$$)
-		|| ' / ' || h.run($$COPY dflt FROM PROGRAM 'printf "acme\t2\t2\n"'$$),
+SELECT is(h.run_msg($$COPY dflt (id, v) FROM PROGRAM 'printf "1\t1\n"'$$)
+		|| ' / ' || h.run_msg($$COPY dflt FROM PROGRAM 'printf "acme\t2\t2\n"'$$),
 	'42501 new row violates row-level security policy "tenant_iso_restrictive" for table "dflt" / ok 1',
 	'dflt: a default naming globex is refused; an explicit acme row loads');
 
 -- partitioned
-SELECT is(h.run(h.copy_cmd('ev', 2500, '{}')) || ' / ' || h.run(h.copy_cmd('ev', 2500, '{2400}'))
-		|| ' / ' || h.run(h.copy_cmd('ev', 10, '{5}', 'initech')),
+SELECT is(h.run_msg(h.copy_cmd('ev', 2500, '{}')) || ' / ' || h.run_msg(h.copy_cmd('ev', 2500, '{2400}'))
+		|| ' / ' || h.run_msg(h.copy_cmd('ev', 10, '{5}', 'initech')),
 	'ok 2500 / 42501 new row violates row-level security policy "tenant_iso_restrictive" for table "ev" / 42501 new row violates row-level security policy "tenant_iso_restrictive" for table "ev"',
 	'ev: acme rows load; a globex row (to ev_globex) or another id (to the DEFAULT partition) is refused');
 RESET ROLE;
@@ -270,7 +269,7 @@ SELECT is(h.rows($$SELECT tableoid::regclass, count(*) FROM ev GROUP BY 1$$), '(
 
 -- a user policy of its own: its WITH CHECK still applies
 SET ROLE ct_acme;
-SELECT is(h.run(h.copy_cmd('pol', 50, '{}')) || ' / ' || h.run(h.copy_cmd('pol', 150, '{}')),
+SELECT is(h.run_msg(h.copy_cmd('pol', 50, '{}')) || ' / ' || h.run_msg(h.copy_cmd('pol', 150, '{}')),
 	'ok 50 / 42501 new row violates row-level security policy "pol_small" for table "pol"',
 	'pol: the user''s restrictive policy is honoured by COPY');
 
@@ -285,17 +284,17 @@ SELECT is(:ROW_COUNT, 1, 'COPY t TO by the member exports only its acme row');
 
 -- non-member, switcher without and with a context
 SET ROLE ct_other;
-SELECT matches(h.run(h.copy_cmd('t', 3, '{}')), '^42501 ',
+SELECT matches(h.run_msg(h.copy_cmd('t', 3, '{}')), '^42501 ',
 	'a role of no tenant cannot COPY into t (42501)');
 SET ROLE ct_pool;
 SELECT tenant_iso.reset_tenant() \g /dev/null
-SELECT matches(h.run(h.copy_cmd('t', 3, '{}')), '^42501 ',
+SELECT matches(h.run_msg(h.copy_cmd('t', 3, '{}')), '^42501 ',
 	'a switcher with no context cannot COPY into t (42501)');
 SELECT tenant_iso.set_tenant('globex') \g /dev/null
-SELECT is(h.run(h.copy_cmd('t', 3, '{}')), :'rls_t',
+SELECT is(h.run_msg(h.copy_cmd('t', 3, '{}')), :'rls_t',
 	'a switcher in globex cannot COPY acme rows');
 SELECT tenant_iso.set_tenant('acme') \g /dev/null
-SELECT is(h.run(h.copy_cmd('t', 3, '{}')), 'ok 3',
+SELECT is(h.run_msg(h.copy_cmd('t', 3, '{}')), 'ok 3',
 	'a switcher in acme can');
 SELECT tenant_iso.reset_tenant() \g /dev/null
 RESET ROLE;
@@ -303,8 +302,8 @@ RESET ROLE;
 -- file and program permissions are those of COPY
 REVOKE pg_execute_server_program FROM ct_acme;
 SET ROLE ct_acme;
-SELECT is(h.run($$COPY t FROM '/tmp/ct_copy_acme.bin' (FORMAT binary)$$) || ' / ' ||
-		  h.run($$COPY t FROM PROGRAM 'cat /tmp/ct_copy_acme.bin' (FORMAT binary)$$),
+SELECT is(h.run_msg($$COPY t FROM '/tmp/ct_copy_acme.bin' (FORMAT binary)$$) || ' / ' ||
+		  h.run_msg($$COPY t FROM PROGRAM 'cat /tmp/ct_copy_acme.bin' (FORMAT binary)$$),
 	'42501 must be superuser or have privileges of the pg_read_server_files role to COPY from a file / ' ||
 	'42501 must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program',
 	'COPY FROM a file or a program needs the same roles as ever');
