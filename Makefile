@@ -62,7 +62,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir) \
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lcrypto -lpq
 
-REGRESS = surface catalog_columns tenant_id_syntax
+REGRESS = surface catalog_columns tenant_id_syntax fail_closed switch_grant protect_aliasing
 # make installcheck runs the isolation specs too (scripts/test runs them as a
 # suite of their own, with ISOLATION= here)
 ISOLATION = $(sort $(patsubst $(srcdir)/test/isolation/specs/%.spec,%,$(wildcard $(srcdir)/test/isolation/specs/*.spec)))
