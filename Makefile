@@ -63,6 +63,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initi
 SHLIB_LINK = -lcrypto -lpq
 
 REGRESS = surface catalog_columns tenant_id_syntax fail_closed switch_grant protect_aliasing
+REGRESS_OPTS = --inputdir=$(srcdir)/test
 # make installcheck runs the isolation specs too (scripts/test runs them as a
 # suite of their own, with ISOLATION= here)
 ISOLATION = $(sort $(patsubst $(srcdir)/test/isolation/specs/%.spec,%,$(wildcard $(srcdir)/test/isolation/specs/*.spec)))

@@ -10,7 +10,7 @@
  * reads by name).  A column is only ever appended, never reordered, so the
  * positions below hold for every installed catalog version.
  *
- * The regression test sql/catalog_columns.sql pins this column order: it
+ * The regression test test/sql/catalog_columns.sql pins this column order: it
  * lists attnum, attname and type of each table below, so that a change to
  * an install or upgrade script that moves a column fails it.  Change this
  * file and that test together.

@@ -31,7 +31,7 @@
  * tenant_iso._check_tenant_id() (which create_tenant() and the other
  * registry functions call) and in the CHECK constraint on
  * tenant_iso.tenants.tenant_id, both in tenant_iso--0.1.0.sql.  The
- * regression test sql/tenant_id_syntax.sql checks that C and both SQL
+ * regression test test/sql/tenant_id_syntax.sql checks that C and both SQL
  * forms accept and refuse the same ids; change them together.
  */
 #define TI_TENANT_ID_MAX 63
