@@ -165,6 +165,17 @@ REVOKE ALL ON FUNCTION tenant_iso._stored_digests(text, text[]) FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso._stored_digests(text, text[]) IS
 	'Internal (also called by a peer''s monitor): "rows:fingerprint" of the stored digests per tenant, without reading rows';
 
+CREATE FUNCTION tenant_iso._stored_map(relname text) RETURNS jsonb
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint), '{}')
+	  FROM tenant_iso._stored_digests(relname, NULL) d
+$$;
+REVOKE ALL ON FUNCTION tenant_iso._stored_map(text) FROM PUBLIC;
+COMMENT ON FUNCTION tenant_iso._stored_map(text) IS
+	'Internal: _stored_digests() of every tenant as one {tenant: "rows:fingerprint"} map';
+
 CREATE FUNCTION tenant_iso._digests_summary(digests jsonb) RETURNS text
 	LANGUAGE sql IMMUTABLE
 	SET search_path = pg_catalog, pg_temp
@@ -182,8 +193,7 @@ CREATE FUNCTION tenant_iso._stored_summary(relname text) RETURNS text
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT tenant_iso._digests_summary(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint))
-	  FROM tenant_iso._stored_digests(relname, NULL) d
+	SELECT tenant_iso._digests_summary(tenant_iso._stored_map(relname))
 $$;
 REVOKE ALL ON FUNCTION tenant_iso._stored_summary(text) FROM PUBLIC;
 COMMENT ON FUNCTION tenant_iso._stored_summary(text) IS
@@ -464,8 +474,7 @@ BEGIN
 		   AND v.verified_at OPERATOR(pg_catalog.<) pg_catalog.now();
 		-- the stored digests before verify(): a tenant whose digests change
 		-- between here and the end of the peers' reads is being written
-		SELECT coalesce(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint), '{}') INTO loc0
-		  FROM tenant_iso._stored_digests(rname, NULL) d;
+		loc0 := tenant_iso._stored_map(rname);
 	END IF;
 	SELECT coalesce(pg_catalog.array_agg(v.tenant_id ORDER BY v.tenant_id), '{}') INTO bad
 	  FROM tenant_iso.verify(rel) v WHERE NOT v.ok;
@@ -505,15 +514,15 @@ BEGIN
 	END LOOP;
 
 	/*
-	 * Busy tenants: written while the copies were read (their stored digests
-	 * here before verify() and after the peers' reads differ).  What a peer said about them may be replication lag, not a
-	 * divergence: they are compared on a later run, when they are quiet for
-	 * one.  A tenant quiet since before verify() began cannot differ by lag
-	 * unless a peer lags by more than verify() takes (then the copies differ
-	 * once and are confirmed on the next run, below).
+	 * Busy tenants: written while the copies were read (their stored
+	 * digests here before verify() and after the peers' reads differ).
+	 * What a peer said about them may be replication lag, not a divergence:
+	 * they are compared on a later run, when they are quiet for one.  A
+	 * tenant quiet since before verify() began cannot differ by lag unless a
+	 * peer lags by more than verify() takes (then the copies differ once and
+	 * are confirmed on the next run, below).
 	 */
-	SELECT coalesce(pg_catalog.jsonb_object_agg(d.tenant_id, d.fingerprint), '{}') INTO loc2
-	  FROM tenant_iso._stored_digests(rname, NULL) d;
+	loc2 := tenant_iso._stored_map(rname);
 	SELECT coalesce(pg_catalog.jsonb_object_agg(u.t, true), '{}') INTO busy FROM (
 		SELECT pg_catalog.jsonb_object_keys(loc0) AS t
 		UNION SELECT pg_catalog.jsonb_object_keys(loc2)) u
